@@ -1,0 +1,140 @@
+"""ClassifyText's configuration: one typed, documented schema.
+
+The same field list drives the Python constructor's validation, the expansion
+service's published configuration schema, the Beam YAML provider and the
+README's reference table, so they cannot disagree.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .backends import BACKENDS
+from .models import DEFAULT_MODEL
+
+# Checkpoint position limits of BERT-family encoders; a longer setting cannot work.
+MAX_SEQ_LEN_LIMIT = 512
+
+
+class ConfigError(ValueError):
+    """Invalid ClassifyText configuration; ``field`` names the offending setting."""
+
+    def __init__(self, field_name: str, message: str):
+        self.field = field_name
+        super().__init__(f"ClassifyText config field '{field_name}': {message}")
+
+
+def _doc(text: str, **extra: Any) -> dict:
+    return {"doc": text, **extra}
+
+
+@dataclass
+class ClassifyTextConfig:
+    model: str = field(default=DEFAULT_MODEL, metadata=_doc(
+        "Named model (`sentiment-minilm`) or the path or URL (any Beam filesystem) of an artifact "
+        "directory made by `beam-tensorrt export`."))
+    backend: str = field(default="auto", metadata=_doc(
+        "Inference backend: `auto` (TensorRT if importable with a GPU, else PyTorch on a GPU, "
+        "else ONNX Runtime), `onnxruntime`, `tensorrt` or `torch`.", choices=BACKENDS))
+    text_field: str = field(default="text", metadata=_doc("Input field holding the text to classify."))
+    label_field: str = field(default="label", metadata=_doc("Output field for the predicted label."))
+    score_field: str = field(default="score", metadata=_doc("Output field for the probability of that label."))
+    probabilities_field: Optional[str] = field(default=None, metadata=_doc(
+        "If set, output field for the list of every label's probability, in the model's label order."))
+    truncated_field: Optional[str] = field(default=None, metadata=_doc(
+        "If set, output boolean field that is true where the text was cut at `max_seq_len` tokens."))
+    max_seq_len: int = field(default=128, metadata=_doc(
+        "Tokens kept per text (longer texts are truncated); at most 512.", min=1, max=MAX_SEQ_LEN_LIMIT))
+    min_batch_size: int = field(default=1, metadata=_doc("Smallest batch RunInference forms.", min=1))
+    max_batch_size: int = field(default=64, metadata=_doc("Largest batch RunInference forms.", min=1))
+    max_batch_duration_secs: Optional[int] = field(default=None, metadata=_doc(
+        "Streaming: longest time a batch waits to fill. Also turns on Beam's length-aware "
+        "bucketing, so texts of similar length share a batch.", min=1))
+    intra_op_threads: int = field(default=0, metadata=_doc(
+        "ONNX Runtime threads per inference call (0: one per core).", min=0))
+    device: str = field(default="auto", metadata=_doc("`auto`, `cpu`, `cuda` or `cuda:N`."))
+    engine_cache: Optional[str] = field(default=None, metadata=_doc(
+        "TensorRT: directory or Beam filesystem URL where workers share built engine plans."))
+
+    def validate(self) -> "ClassifyTextConfig":
+        for f in dataclasses.fields(self):
+            _check_type(f.name, getattr(self, f.name), f.type)
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            meta = f.metadata
+            if "choices" in meta and value not in meta["choices"]:
+                raise ConfigError(f.name, f"{value!r} is not one of {', '.join(meta['choices'])}")
+            if "min" in meta and value < meta["min"]:
+                raise ConfigError(f.name, f"{value} is below the minimum {meta['min']}")
+            if "max" in meta and value > meta["max"]:
+                raise ConfigError(f.name, f"{value} is above the maximum {meta['max']}")
+            if isinstance(value, str) and f.name != "engine_cache" and not value.strip():
+                raise ConfigError(f.name, "must not be empty")
+        if self.min_batch_size > self.max_batch_size:
+            raise ConfigError("min_batch_size", f"{self.min_batch_size} exceeds max_batch_size {self.max_batch_size}")
+        if not (self.device in ("auto", "cpu", "cuda") or
+                (self.device.startswith("cuda:") and self.device[5:].isdigit())):
+            raise ConfigError("device", f"{self.device!r} is not auto, cpu, cuda or cuda:N")
+        outputs = [n for n in (self.label_field, self.score_field, self.probabilities_field, self.truncated_field)
+                   if n is not None]
+        for name in outputs:
+            if outputs.count(name) > 1:
+                raise ConfigError("label_field", f"output field name {name!r} is used twice")
+        self._check_model()
+        return self
+
+    def _check_model(self) -> None:
+        from .artifact import ArtifactError
+        from .models import check_model, sentiment_minilm
+
+        try:
+            check_model(self.model)
+        except (ArtifactError, sentiment_minilm.MissingEncoderError) as e:
+            raise ConfigError("model", str(e)) from None
+
+    @property
+    def output_fields(self) -> list[tuple[str, Any]]:
+        fields: list[tuple[str, Any]] = [(self.label_field, str), (self.score_field, float)]
+        if self.probabilities_field:
+            fields.append((self.probabilities_field, typing.List[float]))
+        if self.truncated_field:
+            fields.append((self.truncated_field, bool))
+        return fields
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> "ClassifyTextConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in kwargs:
+            if key not in known:
+                raise ConfigError(key, f"unknown field; known fields: {', '.join(sorted(known))}")
+        return cls(**kwargs).validate()
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> None:
+    hint = eval(annotation) if isinstance(annotation, str) else annotation  # noqa: S307 (our own annotations)
+    optional = typing.get_origin(hint) is typing.Union and type(None) in typing.get_args(hint)
+    if value is None:
+        if not optional:
+            raise ConfigError(name, "is required")
+        return
+    base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    # bool is an int in Python; as a config value it is almost always a mistake.
+    if base is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(name, f"expected an integer, got {type(value).__name__} {value!r}")
+    if base is str and not isinstance(value, str):
+        raise ConfigError(name, f"expected a string, got {type(value).__name__} {value!r}")
+
+
+def config_fields() -> list[dataclasses.Field]:
+    return list(dataclasses.fields(ClassifyTextConfig))
+
+
+def field_type(f: dataclasses.Field) -> tuple[type, bool]:
+    """(base Python type, optional?) of a config field."""
+    hint = eval(f.type) if isinstance(f.type, str) else f.type  # noqa: S307
+    if typing.get_origin(hint) is typing.Union:
+        return next(a for a in typing.get_args(hint) if a is not type(None)), True
+    return hint, False

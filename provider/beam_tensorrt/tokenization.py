@@ -1,0 +1,79 @@
+"""Batched tokenization with the fast (Rust) tokenizer from a model's ``tokenizer.json``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+PAD_MULTIPLE = 8
+
+
+@dataclass
+class TokenBatch:
+    """Arrays ready for any backend: int64, shape [batch, padded_len]."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+    truncated: np.ndarray  # bool [batch]: the text was cut at max_seq_len
+
+    def feeds(self, input_names: Sequence[str]) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in input_names}
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.attention_mask.sum(axis=1)
+
+
+def round_up(n: int, multiple: int = PAD_MULTIPLE) -> int:
+    return max(multiple, -(-n // multiple) * multiple)
+
+
+class TextTokenizer:
+    """Tokenizes a batch in one call into the Rust tokenizer.
+
+    Rows are truncated at ``max_seq_len`` and the batch is padded only to its
+    longest row rounded up to a multiple of 8 (tensor cores like multiples of 8;
+    a fixed 512 would waste most of the compute on short text).
+    """
+
+    def __init__(self, tokenizer_json: str | Path, max_seq_len: int, pad_token_id: int | None = None):
+        from tokenizers import Tokenizer
+
+        self.max_seq_len = int(max_seq_len)
+        self._tok = Tokenizer.from_file(str(tokenizer_json))
+        # Whatever the file configures (all-MiniLM's pads to a fixed 128), we pad ourselves.
+        self._tok.no_padding()
+        self._tok.enable_truncation(max_length=self.max_seq_len)
+        if pad_token_id is None:
+            pad_token_id = self._find_pad_id()
+        self.pad_token_id = int(pad_token_id)
+
+    def _find_pad_id(self) -> int:
+        for token in ("[PAD]", "<pad>", "<PAD>"):
+            tid = self._tok.token_to_id(token)
+            if tid is not None:
+                return tid
+        return 0
+
+    def __call__(self, texts: Sequence[str]) -> TokenBatch:
+        encodings = self._tok.encode_batch(list(texts), add_special_tokens=True)
+        n = len(encodings)
+        longest = max((len(e.ids) for e in encodings), default=1)
+        width = min(round_up(longest), round_up(self.max_seq_len))
+        ids = np.full((n, width), self.pad_token_id, dtype=np.int64)
+        mask = np.zeros((n, width), dtype=np.int64)
+        types = np.zeros((n, width), dtype=np.int64)
+        truncated = np.zeros(n, dtype=bool)
+        for i, enc in enumerate(encodings):
+            k = len(enc.ids)
+            ids[i, :k] = enc.ids
+            mask[i, :k] = 1
+            types[i, :k] = enc.type_ids
+            truncated[i] = bool(enc.overflowing)
+        return TokenBatch(ids, mask, types, truncated)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tok.encode(text, add_special_tokens=True).ids)

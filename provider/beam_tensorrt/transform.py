@@ -1,0 +1,201 @@
+"""``ClassifyText``: the schema'd PTransform that Python, Beam YAML and Java pipelines call."""
+from __future__ import annotations
+
+import traceback
+from typing import Any, Mapping, Optional
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from apache_beam.typehints.row_type import RowTypeConstraint
+
+from .backends import BackendOptions
+from .classifier import ClassPrediction
+from .config import ClassifyTextConfig, ConfigError
+from .handler import TextClassificationModelHandler
+
+ERRORS_TAG = "errors"
+
+
+class InvalidRowError(ValueError):
+    """A row that cannot be classified; its message is the reason on the error output."""
+
+
+def _fields_of(element: Any, text_field: str) -> dict[str, Any]:
+    if isinstance(element, beam.Row) or (isinstance(element, tuple) and hasattr(element, "_asdict")):
+        # beam.Row, or the NamedTuple a schema'd row is decoded to
+        return dict(element._asdict())
+    if isinstance(element, Mapping):
+        return dict(element)
+    if isinstance(element, str):
+        return {text_field: element}
+    raise InvalidRowError(f"expected a row, a dict or a string, got {type(element).__name__}")
+
+
+def check_text(fields: Mapping[str, Any], text_field: str) -> str:
+    if text_field not in fields:
+        raise InvalidRowError(f"field '{text_field}' is missing (row has: {', '.join(map(str, fields)) or 'no fields'})")
+    text = fields[text_field]
+    if text is None:
+        raise InvalidRowError(f"field '{text_field}' is null")
+    if not isinstance(text, str):
+        raise InvalidRowError(f"field '{text_field}' must be a string, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidRowError(f"field '{text_field}' is not valid Unicode ({e.reason} at position {e.start})") from None
+    return text
+
+
+def encodable(value: Any) -> Any:
+    """A copy with lone surrogates replaced by U+FFFD: Beam's string coder (UTF-8) rejects them,
+    and an error row must survive being encoded downstream."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, Mapping):
+        return {encodable(k): encodable(v) for k, v in value.items()}
+    if isinstance(value, beam.Row):
+        return beam.Row(**{k: encodable(v) for k, v in value._asdict().items()})
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return type(value)(**{k: encodable(v) for k, v in value._asdict().items()})
+    if isinstance(value, (list, tuple)):
+        return type(value)(encodable(v) for v in value)
+    return value
+
+
+def error_row(element: Any, message: str, stack: str = "") -> beam.Row:
+    # Beam YAML's standard error shape: the failed element, a message, a stack.
+    return beam.Row(element=encodable(element), msg=message, stack=stack)
+
+
+class _SplitByValidity(beam.DoFn):
+    """Valid rows go on as (fields, text); the rest to the error output with the reason."""
+
+    def __init__(self, text_field: str, output_names: list[str], fail_fast: bool):
+        self._text_field = text_field
+        self._output_names = output_names
+        self._fail_fast = fail_fast
+
+    def process(self, element):
+        try:
+            fields = _fields_of(element, self._text_field)
+            clash = [n for n in self._output_names if n in fields]
+            if clash:
+                raise InvalidRowError(f"input already has field(s) {clash} that ClassifyText would write; "
+                                      "rename them with label_field/score_field/...")
+            text = check_text(fields, self._text_field)
+        except InvalidRowError as e:
+            if self._fail_fast:
+                raise InvalidRowError(f"{e} (row: {element!r:.200}); set error_handling to route such rows "
+                                      "to an error output instead of failing") from None
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(element, str(e)))
+            return
+        yield fields, text
+
+
+class _ToOutputRow(beam.DoFn):
+    def __init__(self, config: ClassifyTextConfig):
+        self._c = config
+
+    def process(self, keyed):
+        fields, result = keyed
+        pred: ClassPrediction = result.inference
+        out = dict(fields)
+        out[self._c.label_field] = pred.label
+        out[self._c.score_field] = pred.score
+        if self._c.probabilities_field:
+            out[self._c.probabilities_field] = pred.probabilities
+        if self._c.truncated_field:
+            out[self._c.truncated_field] = pred.truncated
+        yield beam.Row(**out)
+
+
+class _FailedBatchToErrors(beam.DoFn):
+    """RunInference's failed batches -> one error row per input row, with the exception."""
+
+    def __init__(self, element_of):
+        self._element_of = element_of
+
+    def process(self, failure):
+        batch, exc_info = failure
+        exc = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+        stack = "".join(traceback.format_exception(*exc_info)) if isinstance(exc_info, tuple) else ""
+        for fields, _text in batch:
+            yield error_row(self._element_of(fields), f"inference failed: {type(exc).__name__}: {exc}", stack)
+
+
+class ClassifyText(beam.PTransform):
+    """Classify the text field of each row; output rows keep every input field and add
+    ``label`` and ``score`` (and, on request, ``probabilities`` and ``truncated``).
+
+    Rows whose text is missing, null, not a string or not valid Unicode, and rows
+    of a batch whose inference failed, go to an error output with the reason when
+    ``error_handling={'output': NAME}`` is given (Beam YAML's idiom); the result is
+    then ``{'output': classified, NAME: errors}``. Without it, such a row fails the
+    pipeline with that reason. Invalid configuration raises ``ConfigError`` here,
+    at construction, naming the field.
+    """
+
+    def __init__(self, *, error_handling: Optional[Mapping[str, Any]] = None, **config: Any):
+        super().__init__()
+        self.config = ClassifyTextConfig.from_kwargs(config)
+        self._error_output: Optional[str] = None
+        if error_handling is not None:
+            if not isinstance(error_handling, Mapping) or not isinstance(error_handling.get("output"), str):
+                raise ConfigError("error_handling", "expected a mapping with a string 'output' (the error output's name)")
+            unknown = set(error_handling) - {"output"}
+            if unknown:
+                raise ConfigError("error_handling", f"unknown key(s) {sorted(unknown)}; only 'output' is supported")
+            self._error_output = error_handling["output"]
+
+    def model_handler(self) -> TextClassificationModelHandler:
+        c = self.config
+        return TextClassificationModelHandler(
+            c.model, c.backend, c.max_seq_len,
+            options=BackendOptions(intra_op_threads=c.intra_op_threads, device=c.device, engine_cache=c.engine_cache),
+            min_batch_size=c.min_batch_size, max_batch_size=c.max_batch_size,
+            max_batch_duration_secs=c.max_batch_duration_secs)
+
+    def _output_type(self, input_type: Any) -> tuple[Any, Any]:
+        """(output row type, error element type) from the input's schema, checked at construction."""
+        c = self.config
+        if isinstance(input_type, RowTypeConstraint):
+            in_fields = list(input_type._fields)
+            names = [n for n, _ in in_fields]
+            if c.text_field not in names:
+                raise ConfigError("text_field", f"{c.text_field!r} is not a field of the input (fields: {', '.join(names)})")
+            for name, _ in c.output_fields:
+                if name in names:
+                    key = next(f for f, v in (("label_field", c.label_field), ("score_field", c.score_field),
+                                              ("probabilities_field", c.probabilities_field),
+                                              ("truncated_field", c.truncated_field)) if v == name)
+                    raise ConfigError(key, f"{name!r} is already a field of the input; choose another output name")
+            return RowTypeConstraint.from_fields(in_fields + c.output_fields), input_type
+        if input_type is str:
+            return RowTypeConstraint.from_fields([(c.text_field, str)] + c.output_fields), str
+        return Any, Any
+
+    def expand(self, pcoll):
+        c = self.config
+        out_type, element_type = self._output_type(pcoll.element_type)
+        as_input = (lambda fields: fields[c.text_field]) if element_type is str else (
+            (lambda fields: beam.Row(**fields)) if isinstance(element_type, RowTypeConstraint) else (lambda f: f))
+        split = pcoll | "CheckText" >> beam.ParDo(
+            _SplitByValidity(c.text_field, [n for n, _ in c.output_fields], fail_fast=self._error_output is None)
+        ).with_outputs(ERRORS_TAG, main="valid")
+        inference = RunInference(KeyedModelHandler(self.model_handler()))
+        if self._error_output is None:
+            predictions = split.valid | "RunInference" >> inference
+        else:
+            predictions, failed = split.valid | "RunInference" >> inference.with_exception_handling()
+        classified = predictions | "ToRows" >> beam.ParDo(_ToOutputRow(c)).with_output_types(out_type)
+        if self._error_output is None:
+            return classified
+        error_type = RowTypeConstraint.from_fields([("element", element_type), ("msg", str), ("stack", str)])
+        failed_rows = failed.failed_inferences | "FailedBatches" >> beam.ParDo(_FailedBatchToErrors(as_input))
+        invalid = split[ERRORS_TAG] | "InvalidRows" >> beam.Map(lambda r: r)
+        errors = (invalid, failed_rows) | "Errors" >> beam.Flatten().with_output_types(error_type)
+        return {"output": classified, self._error_output: errors}

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SST2 = Path(os.environ.get("SST2_DIR", ROOT.parent / "shared" / "data" / "sst2"))
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="session")
+def sst2_dir() -> Path:
+    if not (SST2 / "dev.tsv").is_file():
+        pytest.skip(f"SST-2 data not found at {SST2} (set SST2_DIR)")
+    return SST2
+
+
+@pytest.fixture(scope="session")
+def default_artifact():
+    from beam_tensorrt.models import resolve_model
+
+    return resolve_model("sentiment-minilm")
+
+
+@pytest.fixture(scope="session")
+def reviews() -> list[dict]:
+    import csv
+
+    with open(EXAMPLES / "reviews.tsv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def read_sst2(path: Path, limit: int | None = None) -> tuple[list[str], list[int]]:
+    import csv
+
+    texts, labels = [], []
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            texts.append(row["sentence"])
+            labels.append(int(row["label"]))
+    if limit:
+        texts, labels = texts[:limit], labels[:limit]
+    return texts, labels
+
+
+def python_without_torch_env() -> dict:
+    """Environment for a subprocess in which `import torch` fails (see tests/notorch/)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests" / "notorch")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+PY = sys.executable
