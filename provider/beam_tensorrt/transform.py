@@ -162,6 +162,9 @@ class ClassifyText(beam.PTransform):
     def _output_type(self, input_type: Any) -> tuple[Any, Any]:
         """(output row type, error element type) from the input's schema, checked at construction."""
         c = self.config
+        if isinstance(input_type, type) and not isinstance(input_type, RowTypeConstraint):
+            # A NamedTuple/dataclass with a schema, e.g. rows decoded by an expansion service.
+            input_type = RowTypeConstraint.from_user_type(input_type) or input_type
         if isinstance(input_type, RowTypeConstraint):
             in_fields = list(input_type._fields)
             names = [n for n, _ in in_fields]

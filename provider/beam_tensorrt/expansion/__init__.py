@@ -1,0 +1,1 @@
+"""Our expansion service: ClassifyText for Beam YAML and other SDKs (Java), and nothing else."""

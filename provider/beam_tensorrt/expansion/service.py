@@ -1,0 +1,226 @@
+"""``beam-tensorrt serve``: a Beam expansion service that expands ClassifyText and nothing else.
+
+Unlike Beam's stock Python expansion service it
+- serves an explicit allow-list (our schema transform, and our public transforms by fully
+  qualified name), never arbitrary callables or pickled code from callers;
+- implements ``DiscoverSchemaTransform`` (Beam YAML's ``type: remote`` and Java need it);
+- binds loopback by default, answers gRPC health checks, drains on SIGTERM/SIGINT, and logs
+  what it expanded for whom;
+- attaches a configurable environment to what it expands, by default an in-process Python
+  worker pool served on the same port, so a local run needs nothing else.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Optional
+
+import grpc
+from apache_beam.coders import RowCoder
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.portability import common_urns, python_urns
+from apache_beam.portability.api import (beam_artifact_api_pb2_grpc, beam_expansion_api_pb2,
+                                         beam_expansion_api_pb2_grpc, beam_fn_api_pb2_grpc,
+                                         external_transforms_pb2)
+from apache_beam.runners.portability import artifact_service
+from apache_beam.runners.portability.expansion_service import ExpansionServiceServicer
+from apache_beam.transforms.fully_qualified_named_transform import FullyQualifiedNamedTransform
+
+from . import transforms
+from .schema import FQN_URN, IDENTIFIER, SCHEMATRANSFORM_URN, schema_transform_config
+
+log = logging.getLogger("beam_tensorrt.serve")
+
+# What Java's PythonExternalTransform may name. Exact names: no globs, no callables, no source code.
+ALLOWED_FQNS = frozenset({"beam_tensorrt.ClassifyText", "beam_tensorrt.transform.ClassifyText"})
+ENVIRONMENTS = ("worker-pool", "embedded", "external", "process", "docker", "loopback")
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+
+class NotAllowed(ValueError):
+    pass
+
+
+def check_allowed(spec) -> str:
+    """The name of what a request asks to expand, or NotAllowed with the reason."""
+    if spec.urn == SCHEMATRANSFORM_URN:
+        payload = external_transforms_pb2.SchemaTransformPayload()
+        try:
+            payload.ParseFromString(spec.payload)
+        except Exception as e:
+            raise NotAllowed(f"malformed SchemaTransformPayload: {e}") from None
+        if payload.identifier != IDENTIFIER:
+            raise NotAllowed(f"schema transform {payload.identifier!r} is not served here; "
+                             f"this service offers only {IDENTIFIER!r}")
+        return IDENTIFIER
+    if spec.urn == FQN_URN:
+        payload = external_transforms_pb2.ExternalConfigurationPayload()
+        try:
+            payload.ParseFromString(spec.payload)
+            row = RowCoder(payload.schema).decode(payload.payload)
+            constructor = row.constructor
+        except Exception as e:
+            raise NotAllowed(f"malformed fully-qualified-name payload: {e}") from None
+        if constructor not in ALLOWED_FQNS:
+            raise NotAllowed(f"{constructor!r} is not allowed here; this service expands only "
+                             f"{', '.join(sorted(ALLOWED_FQNS))}")
+        return constructor
+    raise NotAllowed(f"transform URN {spec.urn!r} is not served here; this service expands only "
+                     f"{SCHEMATRANSFORM_URN} (identifier {IDENTIFIER}) and {FQN_URN} "
+                     f"({', '.join(sorted(ALLOWED_FQNS))})")
+
+
+def _summary(error: str) -> str:
+    """The last line of a traceback, i.e. the exception, for logs and the head of error replies."""
+    lines = [ln for ln in error.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else error
+
+
+class ClassifyTextExpansionServicer(ExpansionServiceServicer):
+    def __init__(self, options: PipelineOptions):
+        super().__init__(options)
+        transforms.register()
+        self._inflight = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._inflight += 1
+
+    def _exit(self) -> None:
+        with self._lock:
+            self._inflight -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._lock:
+            return self._idle.wait_for(lambda: self._inflight == 0, timeout)
+
+    def Expand(self, request, context=None):
+        peer = context.peer() if context is not None else "in-process"
+        self._enter()
+        start = time.monotonic()
+        try:
+            try:
+                name = check_allowed(request.transform.spec)
+            except NotAllowed as e:
+                log.warning("refused expansion for %s: %s", peer, e)
+                return beam_expansion_api_pb2.ExpansionResponse(error=f"refused: {e}")
+            response = super().Expand(request, context)
+            ms = (time.monotonic() - start) * 1000
+            if response.error:
+                summary = _summary(response.error)
+                log.warning("expansion of %s (%s) for %s failed in %.0f ms: %s",
+                            name, request.transform.unique_name, peer, ms, summary)
+                # The reason first: clients print the head of this message.
+                response.error = f"{summary}\n\n{response.error}"
+            else:
+                log.info("expanded %s (%s) for %s in %.0f ms", name, request.transform.unique_name, peer, ms)
+            return response
+        finally:
+            self._exit()
+
+    def DiscoverSchemaTransform(self, request, context=None):
+        peer = context.peer() if context is not None else "in-process"
+        log.info("schema transform discovery for %s", peer)
+        return beam_expansion_api_pb2.DiscoverSchemaTransformResponse(
+            schema_transform_configs={IDENTIFIER: schema_transform_config()})
+
+
+def environment_options(kind: str, config: Optional[str], own_address: str) -> PipelineOptions:
+    """Pipeline options whose environment the service attaches to expanded transforms."""
+    flags = ["--experiments=beam_fn_api", "--sdk_location=container"]
+    if kind == "worker-pool":
+        flags += [f"--environment_type={common_urns.environments.EXTERNAL.urn}", f"--environment_config={own_address}"]
+    elif kind == "embedded":
+        flags += [f"--environment_type={python_urns.EMBEDDED_PYTHON}"]
+    elif kind in ("external", "process", "docker"):
+        if not config:
+            raise ValueError(f"--environment {kind} needs --environment-config "
+                             f"({'worker pool address' if kind == 'external' else 'command' if kind == 'process' else 'image'})")
+        urn = {"external": "EXTERNAL", "process": "PROCESS", "docker": "DOCKER"}[kind]
+        flags += [f"--environment_type={urn}", f"--environment_config={config}"]
+    elif kind == "loopback":
+        flags += ["--environment_type=LOOPBACK"]
+    else:
+        raise ValueError(f"unknown environment {kind!r}; choose one of {', '.join(ENVIRONMENTS)}")
+    return PipelineOptions(flags)
+
+
+@dataclass
+class ExpansionServer:
+    host: str = "127.0.0.1"
+    port: int = 8097
+    environment: str = "worker-pool"
+    environment_config: Optional[str] = None
+    max_workers: int = 16
+
+    def start(self) -> int:
+        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="expansion"),
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.so_reuseport", 0)])
+        self.port = self._server.add_insecure_port(f"{self.host}:{self.port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind {self.host}:{self.port}")
+        own = f"{self.host}:{self.port}"
+        if self.environment == "worker-pool":
+            from apache_beam.runners.worker.worker_pool_main import BeamFnExternalWorkerPoolServicer
+
+            beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
+                BeamFnExternalWorkerPoolServicer(), self._server)
+        self.servicer = ClassifyTextExpansionServicer(environment_options(self.environment, self.environment_config, own))
+        beam_expansion_api_pb2_grpc.add_ExpansionServiceServicer_to_server(self.servicer, self._server)
+        beam_artifact_api_pb2_grpc.add_ArtifactRetrievalServiceServicer_to_server(
+            artifact_service.ArtifactRetrievalService(artifact_service.BeamFilesystemHandler(None).file_reader),
+            self._server)
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        # Filtering by name is enforced before expansion (check_allowed); the glob is a second fence.
+        FullyQualifiedNamedTransform._FILTER_GLOB = "beam_tensorrt.*ClassifyText"
+        self._server.start()
+        for service in ("", "org.apache.beam.model.expansion.v1.ExpansionService"):
+            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info("beam-tensorrt expansion service on %s (environment: %s%s)", own, self.environment,
+                 f" {self.environment_config}" if self.environment_config else "")
+        return self.port
+
+    def stop(self, grace: float = 10.0) -> None:
+        from grpc_health.v1 import health_pb2
+
+        log.info("shutting down: draining in-flight expansions (up to %.0f s)", grace)
+        self._health.enter_graceful_shutdown()
+        drained = self.servicer.wait_idle(grace)
+        self._server.stop(grace=None if drained else 1.0).wait()
+        log.info("stopped%s", "" if drained else " (some expansions were cut off)")
+        del health_pb2
+
+    def wait(self) -> None:
+        self._server.wait_for_termination()
+
+
+def serve(host: str, port: int, environment: str, environment_config: Optional[str], grace: float) -> int:
+    server = ExpansionServer(host, port, environment, environment_config)
+    stopping = threading.Event()
+
+    def on_signal(signum, _frame):
+        log.info("received %s", signal.Signals(signum).name)
+        stopping.set()
+
+    # Installed before the port opens, so a signal right after "listening" is never the default kill.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    bound = server.start()
+    print(f"beam-tensorrt expansion service listening on {host}:{bound}", flush=True)
+    while not stopping.wait(0.5):
+        pass
+    server.stop(grace)
+    return 0
