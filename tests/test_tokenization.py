@@ -55,3 +55,30 @@ def test_max_seq_len_not_multiple_of_8(default_artifact):
     batch = tok(["word " * 50])
     assert batch.attention_mask.sum() == 13
     assert batch.input_ids.shape[1] == 16
+
+
+def test_sub_batches_group_similar_lengths_and_cover_every_row():
+    from beam_tensorrt.tokenization import plan_sub_batches
+
+    lengths = [5, 60, 7, 58, 6, 3, 61, 9]
+    groups = plan_sub_batches(lengths, token_budget=128, max_rows=3)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert all(len(g) <= 3 for g in groups)
+    for g in groups:
+        padded = max(-(-lengths[i] // 8) * 8 for i in g)
+        assert len(g) * padded <= 128 or len(g) == 1
+    # short rows never share a group with long ones here
+    assert {frozenset(g) for g in groups} >= {frozenset([1, 3]), frozenset([6])} or all(
+        max(lengths[i] for i in g) - min(lengths[i] for i in g) < 10 for g in groups)
+
+
+def test_classifier_returns_input_order_whatever_the_grouping(default_artifact):
+    from beam_tensorrt.classifier import TextClassifier
+
+    texts = ["good", "a long and thoroughly miserable experience from start to end " * 3, "bad", "superb"]
+    clf = TextClassifier.open(default_artifact, "onnxruntime", 128)
+    whole = clf.logits(texts)[0]
+    clf.token_budget = 16  # every row alone
+    alone = clf.logits(texts)[0]
+    assert abs(whole - alone).max() < 1e-4
+    assert [p.label for p in clf.classify(texts)][0] == "POSITIVE"

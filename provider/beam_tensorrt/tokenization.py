@@ -58,8 +58,12 @@ class TextTokenizer:
                 return tid
         return 0
 
-    def __call__(self, texts: Sequence[str]) -> TokenBatch:
-        encodings = self._tok.encode_batch(list(texts), add_special_tokens=True)
+    def encode(self, texts: Sequence[str]) -> list:
+        """Unpadded encodings (one Rust call for the whole list)."""
+        return self._tok.encode_batch(list(texts), add_special_tokens=True)
+
+    def pad(self, encodings: Sequence) -> TokenBatch:
+        """Pad encodings to their longest, rounded up to a multiple of 8."""
         n = len(encodings)
         longest = max((len(e.ids) for e in encodings), default=1)
         width = min(round_up(longest), round_up(self.max_seq_len))
@@ -75,5 +79,29 @@ class TextTokenizer:
             truncated[i] = bool(enc.overflowing)
         return TokenBatch(ids, mask, types, truncated)
 
+    def __call__(self, texts: Sequence[str]) -> TokenBatch:
+        return self.pad(self.encode(texts))
+
     def count_tokens(self, text: str) -> int:
         return len(self._tok.encode(text, add_special_tokens=True).ids)
+
+
+def plan_sub_batches(lengths: Sequence[int], token_budget: int, max_rows: int) -> list[np.ndarray]:
+    """Split a batch into groups of similar length so that padding is small.
+
+    Rows are sorted by length; a group grows while ``rows * padded_len`` stays within
+    ``token_budget`` and ``rows <= max_rows``. Returns index arrays into the original batch.
+    """
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    groups: list[np.ndarray] = []
+    start = 0
+    for i in range(1, len(order) + 1):
+        if i == len(order):
+            groups.append(order[start:i])
+            break
+        rows = i + 1 - start
+        padded = round_up(int(lengths[order[i]]))
+        if rows > max_rows or rows * padded > token_budget:
+            groups.append(order[start:i])
+            start = i
+    return [g for g in groups if len(g)]

@@ -39,6 +39,9 @@ class OnnxRuntimeSession:
         self.input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in declared]
         self._output = artifact.manifest.output_name
         self.providers = self._session.get_providers()
+        # Padded tokens per call: on CPU small length-sorted groups win (measured in bench/NOTES.md);
+        # a GPU wants big ones to fill its cores.
+        self.token_budget = 16384 if self.providers[0] == "CUDAExecutionProvider" else 512
         log.info("onnxruntime session on %s for %s", self.providers[0], artifact.path)
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
