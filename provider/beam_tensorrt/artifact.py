@@ -113,6 +113,7 @@ def write_artifact(out: Path, onnx_bytes_path: Path, tokenizer_json: Path, manif
     shutil.copyfile(onnx_bytes_path, stage / ONNX_FILE)
     shutil.copyfile(tokenizer_json, stage / TOKENIZER_FILE)
     for name, src in (extra_files or {}).items():
+        (stage / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, stage / name)
     manifest.onnx_sha256 = sha256_file(stage / ONNX_FILE)
     (stage / MANIFEST).write_text(manifest.to_json())

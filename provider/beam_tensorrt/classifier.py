@@ -57,16 +57,19 @@ class TextClassifier:
         """Logits and truncation flags in input order; runs length-sorted groups of the batch."""
         encodings = self.tokenizer.encode(texts)
         lengths = [len(e.ids) for e in encodings]
-        out: np.ndarray | None = None
+        groups = plan_sub_batches(lengths, self.token_budget, self.max_rows)
+        batches = [self.tokenizer.pad([encodings[i] for i in group]) for group in groups]
+        run_many = getattr(self.session, "run_many", None)
+        if run_many is not None:  # overlaps host copies of one group with GPU work on another
+            outputs = [np.asarray(o, dtype=np.float32)
+                       for o in run_many([b.feeds(self.session.input_names) for b in batches])]
+        else:
+            outputs = [self._run(b) for b in batches]
+        out = np.empty((len(texts), outputs[0].shape[1] if outputs else len(self.labels)), dtype=np.float32)
         truncated = np.zeros(len(texts), dtype=bool)
-        for group in plan_sub_batches(lengths, self.token_budget, self.max_rows):
-            batch = self.tokenizer.pad([encodings[i] for i in group])
-            logits = self._run(batch)
-            if out is None:
-                out = np.empty((len(texts), logits.shape[1]), dtype=np.float32)
+        for group, batch, logits in zip(groups, batches, outputs):
             out[group] = logits
             truncated[group] = batch.truncated
-        assert out is not None
         return out, truncated
 
     def classify(self, texts: Sequence[str]) -> list[ClassPrediction]:

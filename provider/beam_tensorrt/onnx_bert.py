@@ -42,16 +42,23 @@ class BertShape:
 
 
 class _GraphBuilder:
-    def __init__(self) -> None:
+    def __init__(self, float16: bool = False) -> None:
         import onnx  # only needed to build artifacts, never to run them
 
         self.onnx = onnx
+        # Every float weight and constant in one dtype: a strongly typed TensorRT build (the fp16 path
+        # TensorRT 10+ recommends) takes its precision from the graph itself.
+        self.fdt = np.float16 if float16 else np.float32
+        self.tp_float = onnx.TensorProto.FLOAT16 if float16 else onnx.TensorProto.FLOAT
         self.helper = onnx.helper
         self.nodes: list = []
         self.initializers: list = []
         self._count = 0
 
     def const(self, name: str, value: np.ndarray) -> str:
+        value = np.asarray(value)
+        if value.dtype.kind == "f":
+            value = value.astype(self.fdt)
         self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
@@ -89,13 +96,16 @@ def build_bert_classifier(
     prefix: str = "",
     normalize: bool = True,
     producer: str = "beam-tensorrt",
+    float16: bool = False,
 ):
     """Return an ``onnx.ModelProto``: token ids -> mean-pooled (optionally L2-normalised)
     sentence embedding -> dense head layers (ReLU between) -> ``logits``.
 
-    With ``head=None`` the output is the pooled ``embedding`` (used to train heads).
+    With ``head=None`` the output is the pooled ``embedding`` (used to train heads). With
+    ``float16`` weights and compute are fp16 (LayerNorm accumulates in fp32) and the output is
+    cast back to fp32.
     """
-    g = _GraphBuilder()
+    g = _GraphBuilder(float16)
     h = g.helper
     tp = g.onnx.TensorProto
     H, nh = shape.hidden_size, shape.num_heads
@@ -118,7 +128,7 @@ def build_bert_classifier(
     x = g.op("Add", [g.op("Add", [word, pos]), typ])
     x = g.layer_norm(x, w("embeddings.LayerNorm.weight"), w("embeddings.LayerNorm.bias"), shape.layer_norm_eps, "emb.ln")
 
-    mask_f = g.op("Cast", ["attention_mask"], to=tp.FLOAT)
+    mask_f = g.op("Cast", ["attention_mask"], to=g.tp_float)
     # [B, S] -> [B, 1, 1, S]; 0 where attended, MASK_BIAS where padded.
     inv = g.op("Sub", [g.const("one_f", np.array(1.0, np.float32)), mask_f])
     bias = g.op("Unsqueeze", [g.op("Mul", [inv, g.const("mask_bias", np.array(MASK_BIAS, np.float32))]),
@@ -151,11 +161,11 @@ def build_bert_classifier(
     # Mean pooling over attended tokens (sentence-transformers' "mean_tokens").
     mask3 = g.op("Unsqueeze", [mask_f, g.const("axes_2", np.array([2], np.int64))])
     summed = g.op("ReduceSum", [g.op("Mul", [x, mask3]), g.const("axes_1", np.array([1], np.int64))], keepdims=0)
-    count = g.op("Max", [g.op("ReduceSum", [mask3, "axes_1"], keepdims=0), g.const("eps_count", np.array(1e-9, np.float32))])
+    count = g.op("Max", [g.op("ReduceSum", [mask3, "axes_1"], keepdims=0), g.const("eps_count", np.array(1e-4, np.float32))])
     pooled = g.op("Div", [summed, count])
     if normalize:
         norm = g.op("Max", [g.op("ReduceL2", [pooled], axes=[-1], keepdims=1),
-                            g.const("eps_norm", np.array(1e-12, np.float32))])
+                            g.const("eps_norm", np.array(1e-6 if float16 else 1e-12, np.float32))])
         pooled = g.op("Div", [pooled, norm])
 
     if head is None:
@@ -169,6 +179,8 @@ def build_bert_classifier(
             if j < len(head) - 1:
                 y = g.op("Relu", [y])
         out_name, out_dims = "logits", ["batch", int(np.asarray(head[-1][1]).shape[0])]
+    if float16:
+        y = g.op("Cast", [y], to=tp.FLOAT)
     g.nodes.append(h.make_node("Identity", [y], [out_name], name=out_name))
     graph = h.make_graph(g.nodes, "bert_classifier", inputs,
                          [h.make_tensor_value_info(out_name, tp.FLOAT, out_dims)], g.initializers)

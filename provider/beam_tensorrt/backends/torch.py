@@ -1,0 +1,190 @@
+"""PyTorch backend: the encoder in fp16 with SDPA attention and CUDA graphs per shape bucket.
+
+For GPUs without TensorRT, and as the GPU reference. The model is rebuilt in plain torch from the
+same safetensors weights the ONNX builder uses (no transformers modeling code at run time); it
+covers BERT-architecture encoders with our pooled head, which is what `sentiment-minilm` and
+the BERT-base artifacts of `bench/random_bert.py` are. Imported only when this backend is chosen.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..artifact import ModelArtifact
+from .base import BackendOptions
+
+log = logging.getLogger(__name__)
+
+# Row counts are padded up to one of these so a handful of CUDA graphs cover every batch.
+ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+def torch_spec(artifact: ModelArtifact) -> dict[str, Any]:
+    spec = artifact.manifest.source.get("torch")
+    if not spec:
+        raise ValueError(
+            f"artifact {str(artifact.path)!r} carries no PyTorch weights: the torch backend runs "
+            "BERT encoders with a pooled head (sentiment-minilm, bench/random_bert.py); "
+            "use backend onnxruntime or tensorrt for this artifact")
+    return spec
+
+
+def load_weights(artifact: ModelArtifact) -> tuple[dict, dict[str, np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+    """(encoder config, encoder weights, head layers) for an artifact with a torch spec."""
+    from safetensors.numpy import load_file
+
+    spec = torch_spec(artifact)
+    if spec["encoder"].startswith("package:"):
+        from ..models import sentiment_minilm
+
+        enc_dir = sentiment_minilm.encoder_dir()
+    else:
+        enc_dir = artifact.path / spec["encoder"]
+    config = json.loads((enc_dir / "config.json").read_text())
+    weights = load_file(str(enc_dir / "model.safetensors"))
+    head_tensors = load_file(str(artifact.path / spec["head"]))
+    head = []
+    j = 0
+    while f"head.{j}.weight" in head_tensors:
+        head.append((head_tensors[f"head.{j}.weight"], head_tensors[f"head.{j}.bias"]))
+        j += 1
+    return config, weights, head
+
+
+def build_module(config: dict, weights: Mapping[str, np.ndarray], head, normalize: bool = True):
+    import torch
+    import torch.nn.functional as F
+
+    H, nh, L = int(config["hidden_size"]), int(config["num_attention_heads"]), int(config["num_hidden_layers"])
+    eps = float(config.get("layer_norm_eps", 1e-12))
+
+    def t(name: str):
+        return torch.from_numpy(np.ascontiguousarray(weights[name], dtype=np.float32))
+
+    class Encoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            p = torch.nn.ParameterDict()
+            for name in weights:
+                if name.startswith(("embeddings.", "encoder.")) and not name.endswith("position_ids"):
+                    p[name.replace(".", "__")] = torch.nn.Parameter(t(name), requires_grad=False)
+            self.p = p
+            self.head = torch.nn.ParameterList(
+                [torch.nn.Parameter(torch.from_numpy(np.asarray(w, np.float32)), requires_grad=False) for w, _ in head] +
+                [torch.nn.Parameter(torch.from_numpy(np.asarray(b, np.float32)), requires_grad=False) for _, b in head])
+            self.n_head = len(head)
+
+        def w(self, name: str):
+            return self.p[name.replace(".", "__")]
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            B, S = input_ids.shape
+            x = (F.embedding(input_ids, self.w("embeddings.word_embeddings.weight"))
+                 + self.w("embeddings.position_embeddings.weight")[:S]
+                 + F.embedding(token_type_ids, self.w("embeddings.token_type_embeddings.weight")))
+            x = F.layer_norm(x, (H,), self.w("embeddings.LayerNorm.weight"), self.w("embeddings.LayerNorm.bias"), eps)
+            keep = attention_mask[:, None, None, :].to(torch.bool)
+            for i in range(L):
+                pre = f"encoder.layer.{i}."
+
+                def lin(y, name):
+                    return F.linear(y, self.w(pre + name + ".weight"), self.w(pre + name + ".bias"))
+
+                q, k, v = (lin(x, f"attention.self.{n}").view(B, S, nh, H // nh).transpose(1, 2)
+                           for n in ("query", "key", "value"))
+                ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+                ctx = ctx.transpose(1, 2).reshape(B, S, H)
+                x = F.layer_norm(lin(ctx, "attention.output.dense") + x, (H,),
+                                 self.w(pre + "attention.output.LayerNorm.weight"),
+                                 self.w(pre + "attention.output.LayerNorm.bias"), eps)
+                inter = F.gelu(lin(x, "intermediate.dense"))
+                x = F.layer_norm(lin(inter, "output.dense") + x, (H,), self.w(pre + "output.LayerNorm.weight"),
+                                 self.w(pre + "output.LayerNorm.bias"), eps)
+            m = attention_mask.unsqueeze(-1).to(x.dtype)
+            pooled = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            if normalize:
+                pooled = F.normalize(pooled.float(), dim=-1).to(x.dtype)
+            y = pooled
+            for j in range(self.n_head):
+                y = y @ self.head[j] + self.head[self.n_head + j]
+                if j < self.n_head - 1:
+                    y = torch.relu(y)
+            return y.float()
+
+    return Encoder().eval()
+
+
+class TorchSession:
+    name = "torch"
+    thread_safe = False  # CUDA graphs and their static buffers are shared: serialise calls
+
+    def __init__(self, artifact: ModelArtifact, options: BackendOptions = BackendOptions()):
+        import torch
+
+        self._torch = torch
+        device = options.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError("backend 'torch' with device cuda: no CUDA device is visible to PyTorch")
+        self.device = torch.device(device)
+        self.on_gpu = self.device.type == "cuda"
+        self.dtype = torch.float16 if (self.on_gpu and options.fp16) else torch.float32
+        config, weights, head = load_weights(artifact)
+        self.max_positions = int(config["max_position_embeddings"])
+        self.module = build_module(config, weights, head).to(self.device, self.dtype)
+        self.input_names = ["input_ids", "attention_mask", "token_type_ids"]
+        self.use_graphs = self.on_gpu and options.cuda_graphs
+        self._graphs: dict[tuple[int, int], tuple[Any, dict, Any]] = {}
+        self._lock = threading.Lock()
+        self.token_budget = 65536 if self.on_gpu else 512
+        log.info("torch session on %s (%s, CUDA graphs %s)", self.device, self.dtype, "on" if self.use_graphs else "off")
+
+    def _tensors(self, feeds: Mapping[str, np.ndarray]) -> list:
+        return [self._torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self.device, non_blocking=True)
+                for n in self.input_names]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        torch = self._torch
+        rows, seq = feeds["input_ids"].shape
+        with torch.inference_mode():
+            if not self.use_graphs:
+                return self.module(*self._tensors(feeds)).cpu().numpy()
+            bucket = next((b for b in ROW_BUCKETS if b >= rows), rows)
+            padded = {n: np.zeros((bucket, seq), np.int64) for n in self.input_names}
+            for n in self.input_names:
+                padded[n][:rows] = feeds[n]
+            padded["attention_mask"][rows:, 0] = 1  # padding rows attend to one token: no NaNs
+            graph, static_in, static_out = self._graph_for(bucket, seq)
+            for n, src in zip(self.input_names, self._tensors(padded)):
+                static_in[n].copy_(src, non_blocking=True)
+            graph.replay()
+            return static_out[:rows].cpu().numpy()
+
+    def _graph_for(self, rows: int, seq: int):
+        torch = self._torch
+        key = (rows, seq)
+        if key not in self._graphs:
+            static_in = {n: torch.zeros((rows, seq), dtype=torch.int64, device=self.device) for n in self.input_names}
+            static_in["attention_mask"][:, 0] = 1
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(2):  # warm up kernels and the allocator outside capture
+                    self.module(*(static_in[n] for n in self.input_names))
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self.module(*(static_in[n] for n in self.input_names))
+            self._graphs[key] = (graph, static_in, static_out)
+            log.info("captured CUDA graph for batch %d x %d tokens", rows, seq)
+        return self._graphs[key]
+
+    def close(self) -> None:
+        self._graphs.clear()
+        self.module = None

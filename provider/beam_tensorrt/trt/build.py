@@ -1,0 +1,128 @@
+"""ONNX -> TensorRT plan: strongly typed network, explicit optimization profiles, timing cache."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
+
+from ..artifact import ModelArtifact, sha256_file
+from .loader import import_tensorrt, runtime_info
+from .metadata import PlanMetadata, metadata_path
+from .profiles import Profile, default_profiles
+
+if TYPE_CHECKING:  # checked against tensorrt-stubs; at run time the module is found lazily
+    import tensorrt
+
+
+def _say(msg: str) -> None:
+    print(f"beam-tensorrt build: {msg}", file=sys.stderr, flush=True)
+
+
+def _progress_monitor(trt: ModuleType, say: Callable[[str], None]):
+    """A TensorRT IProgressMonitor that reports phases (TensorRT >= 10 has the interface)."""
+    base = getattr(trt, "IProgressMonitor", None)
+    if base is None:
+        return None
+
+    class Monitor(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self._started: dict[str, float] = {}
+
+        def phase_start(self, phase_name, parent_phase, num_steps):
+            self._started[phase_name] = time.monotonic()
+            if parent_phase is None:
+                say(f"{phase_name} ({num_steps} steps)")
+
+        def step_complete(self, phase_name, step):
+            return True  # never cancel
+
+        def phase_finish(self, phase_name):
+            started = self._started.pop(phase_name, None)
+            if started is not None and time.monotonic() - started > 5:
+                say(f"{phase_name} done in {time.monotonic() - started:.0f} s")
+
+    return Monitor()
+
+
+def onnx_for(artifact: ModelArtifact, precision: str) -> tuple[Path, str]:
+    """The ONNX file to build from, and the precision the plan will actually have.
+
+    Strongly typed networks take their precision from the graph, so fp16 needs an fp16 ONNX
+    (pooled-BERT artifacts carry one); other artifacts build in fp32."""
+    fp16 = artifact.manifest.source.get("fp16_onnx")
+    if precision == "fp16" and fp16 and (artifact.path / fp16).is_file():
+        return artifact.path / fp16, "fp16"
+    return artifact.onnx_path, "fp32"
+
+
+def build_engine(onnx_path: Path, plan_path: Path, profiles: Sequence[Profile], *, precision: str,
+                 timing_cache: Optional[Path] = None, workspace_bytes: int = 4 << 30,
+                 trt_module: Optional[str] = None, say: Callable[[str], None] = _say) -> PlanMetadata:
+    trt = import_tensorrt(trt_module)
+    info = runtime_info(trt)
+    say(f"{onnx_path.name} -> {plan_path} with {info.trt_module} {info.trt_version} on {info.gpu_name} "
+        f"(compute capability {info.compute_capability}), {len(profiles)} profile(s), {precision}")
+    start = time.monotonic()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder: tensorrt.Builder = trt.Builder(logger)
+    network: tensorrt.INetworkDefinition = builder.create_network(
+        1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser: tensorrt.OnnxParser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT's ONNX parser rejected {onnx_path}: {errors}")
+    config: tensorrt.IBuilderConfig = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    input_names = [network.get_input(i).name for i in range(network.num_inputs)]
+    for p in profiles:
+        profile: tensorrt.IOptimizationProfile = builder.create_optimization_profile()
+        lo, opt, hi = p.shapes()
+        for name in input_names:
+            profile.set_shape(name, lo, opt, hi)
+        config.add_optimization_profile(profile)
+    cache_bytes = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
+    cache: tensorrt.ITimingCache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    monitor = _progress_monitor(trt, say)
+    if monitor is not None:
+        config.progress_monitor = monitor
+    serialized: Optional[tensorrt.IHostMemory] = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise RuntimeError(f"TensorRT failed to build a plan from {onnx_path} (see the log above)")
+    plan_path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(plan_path, bytes(serialized))
+    if timing_cache is not None:
+        _atomic_write(timing_cache, bytes(config.get_timing_cache().serialize()))
+    meta = PlanMetadata(
+        trt_module=info.trt_module, trt_version=info.trt_version, gpu_name=info.gpu_name,
+        compute_capability=info.compute_capability, onnx_sha256=sha256_file(onnx_path), precision=precision,
+        profiles=[p.to_dict() for p in profiles], strongly_typed=True, plan_sha256=sha256_file(plan_path),
+        input_names=input_names, build_seconds=round(time.monotonic() - start, 1))
+    _atomic_write(Path(metadata_path(plan_path)), meta.to_json().encode())
+    say(f"wrote {plan_path} ({plan_path.stat().st_size / 1e6:.1f} MB) in {meta.build_seconds:.0f} s")
+    return meta
+
+
+def build_artifact_engine(artifact: ModelArtifact, plan_path: Path, *, precision: str = "fp16",
+                          max_seq_len: int = 128, max_batch: int = 256, timing_cache: Optional[Path] = None,
+                          trt_module: Optional[str] = None, profiles: Optional[Sequence[Profile]] = None) -> PlanMetadata:
+    onnx_path, actual = onnx_for(artifact, precision)
+    chosen = list(profiles) if profiles else default_profiles(min(max_seq_len, artifact.manifest.max_seq_len), max_batch)
+    meta = build_engine(onnx_path, plan_path, chosen, precision=actual, timing_cache=timing_cache,
+                        trt_module=trt_module)
+    # The artifact's fp32 ONNX identifies the model, whichever file was built from.
+    meta.onnx_sha256 = artifact.manifest.onnx_sha256
+    _atomic_write(Path(metadata_path(plan_path)), meta.to_json().encode())
+    return meta
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)

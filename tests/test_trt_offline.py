@@ -1,0 +1,163 @@
+"""TensorRT support that needs no GPU: profiles, plan metadata checks, cache keys, the engine cache's
+atomic publish and sharing, and a static check of the TensorRT code against tensorrt-stubs."""
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from beam_tensorrt.trt.cache import EngineCache
+from beam_tensorrt.trt.metadata import EngineMismatch, PlanMetadata, RuntimeInfo, cache_key, metadata_path, mismatches
+from beam_tensorrt.trt.profiles import Profile, default_profiles, max_rows_for, select_profile
+from conftest import ROOT
+
+H100 = RuntimeInfo("tensorrt", "10.13.0.35", "NVIDIA H100 80GB HBM3", "9.0")
+
+
+def test_default_profiles_cover_every_length_and_shrink_rows_for_long_text():
+    profiles = default_profiles(max_seq_len=512, max_batch=256)
+    for seq in range(8, 513, 8):
+        assert max_rows_for(profiles, seq) >= 1
+        assert select_profile(profiles, 1, seq) is not None
+    assert max_rows_for(profiles, 16) == 256 and max_rows_for(profiles, 512) == 64
+    assert all(p.min_seq <= p.opt_seq <= p.max_seq and p.min_batch <= p.opt_batch <= p.max_batch for p in profiles)
+
+
+def test_select_profile_picks_the_narrowest_and_refuses_uncovered_shapes():
+    profiles = [Profile(1, 64, 256, 1, 16, 32), Profile(1, 64, 256, 1, 64, 128)]
+    assert select_profile(profiles, 10, 24) == 0
+    assert select_profile(profiles, 10, 96) == 1
+    with pytest.raises(ValueError, match="no optimization profile covers batch 300"):
+        select_profile(profiles, 300, 24)
+
+
+def meta(**over) -> PlanMetadata:
+    base = dict(trt_module="tensorrt", trt_version="10.13.0.35", gpu_name="NVIDIA H100 80GB HBM3",
+                compute_capability="9.0", onnx_sha256="a" * 64, precision="fp16",
+                profiles=[p.to_dict() for p in default_profiles()])
+    base.update(over)
+    return PlanMetadata(**base)
+
+
+def test_metadata_mismatches_say_what_differs():
+    assert mismatches(meta(), H100, "a" * 64, default_profiles()) == []
+    problems = mismatches(meta(compute_capability="8.9", gpu_name="NVIDIA L4"), H100)
+    assert problems == ["built for compute capability 8.9 (NVIDIA L4), this GPU is 9.0 (NVIDIA H100 80GB HBM3)"]
+    assert "TensorRT 10.0.1" in mismatches(meta(trt_version="10.0.1"), H100)[0]
+    assert "ONNX" in mismatches(meta(), H100, "b" * 64)[0]
+    assert "profiles" in mismatches(meta(), H100, None, default_profiles(max_seq_len=512))[0]
+    assert "same compute capability" in mismatches(meta(gpu_name="NVIDIA H200"), H100)[0]
+
+
+def test_cache_key_changes_with_everything_that_makes_a_plan_different():
+    base = cache_key("a" * 64, H100, default_profiles(), "fp16")
+    assert base == cache_key("a" * 64, H100, default_profiles(), "fp16")
+    variants = [cache_key("b" * 64, H100, default_profiles(), "fp16"),
+                cache_key("a" * 64, RuntimeInfo("tensorrt", "10.14", H100.gpu_name, "9.0"), default_profiles(), "fp16"),
+                cache_key("a" * 64, RuntimeInfo("tensorrt", H100.trt_version, "NVIDIA L4", "8.9"), default_profiles(), "fp16"),
+                cache_key("a" * 64, H100, default_profiles(max_seq_len=256), "fp16"),
+                cache_key("a" * 64, H100, default_profiles(), "fp32")]
+    assert len({base, *variants}) == 6
+
+
+def fake_build(calls, delay=0.2, payload=b"PLAN"):
+    """Stands in for TensorRT's builder: the cache logic under test is ours, the bytes are opaque."""
+    def build(path: Path) -> PlanMetadata:
+        calls.append(path)
+        time.sleep(delay)
+        path.write_bytes(payload)
+        return meta()
+    return build
+
+
+def test_local_cache_builds_once_under_concurrency_and_publishes_atomically(tmp_path):
+    cache = EngineCache(local=tmp_path / "engines")
+    calls, results = [], []
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_build("k1", fake_build(calls))))
+               for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(calls) == 1 and len(set(results)) == 1
+    plan = results[0]
+    assert plan.read_bytes() == b"PLAN"
+    assert json.loads(Path(metadata_path(plan)).read_text())["plan_sha256"]
+    assert sorted(p.name for p in (tmp_path / "engines").iterdir() if not p.name.startswith(".")) == ["k1.plan", "k1.plan.json"]
+
+
+def test_corrupt_local_plan_is_rebuilt(tmp_path):
+    cache = EngineCache(local=tmp_path / "engines")
+    calls = []
+    plan = cache.get_or_build("k", fake_build(calls))
+    plan.write_bytes(b"garbage")
+    cache.get_or_build("k", fake_build(calls))
+    assert len(calls) == 2 and plan.read_bytes() == b"PLAN"
+
+
+def test_shared_location_lets_a_second_machine_fetch_instead_of_building(tmp_path):
+    shared = str(tmp_path / "shared")
+    first = EngineCache(shared=shared, local=tmp_path / "machine1")
+    calls = []
+    first.get_or_build("k", fake_build(calls))
+    assert sorted(p.name for p in Path(shared).iterdir()) == ["k.plan", "k.plan.json"]  # lease removed
+    second = EngineCache(shared=shared, local=tmp_path / "machine2")
+    plan = second.get_or_build("k", fake_build(calls))
+    assert len(calls) == 1 and plan.read_bytes() == b"PLAN"
+    # a shared plan that does not match its metadata is ignored and rebuilt
+    (Path(shared) / "k.plan").write_bytes(b"tampered")
+    third = EngineCache(shared=shared, local=tmp_path / "machine3")
+    assert third.get_or_build("k", fake_build(calls)).read_bytes() == b"PLAN" and len(calls) == 2
+
+
+def test_a_machine_waits_for_anothers_build_lease(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "k.building").write_text(json.dumps({"host": "other", "pid": 1, "since": time.time()}))
+    waiter = EngineCache(shared=str(shared), local=tmp_path / "m2", poll_seconds=0.1)
+    calls = []
+
+    def other_machine_finishes():
+        time.sleep(0.5)
+        src = EngineCache(local=tmp_path / "m1").get_or_build("k", fake_build([]))
+        shutil.copy(src, shared / "k.plan")
+        shutil.copy(metadata_path(src), shared / "k.plan.json")
+
+    t = threading.Thread(target=other_machine_finishes)
+    t.start()
+    plan = waiter.get_or_build("k", fake_build(calls))
+    t.join()
+    assert calls == [] and plan.read_bytes() == b"PLAN"
+
+
+def test_stale_lease_is_taken_over(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "k.building").write_text(json.dumps({"host": "dead", "pid": 1, "since": time.time() - 10_000}))
+    calls = []
+    EngineCache(shared=str(shared), local=tmp_path / "m", lease_seconds=60).get_or_build("k", fake_build(calls))
+    assert len(calls) == 1 and not (shared / "k.building").exists()
+
+
+def test_plan_without_metadata_is_a_clear_error(tmp_path):
+    (tmp_path / "x.plan").write_bytes(b"p")
+    with pytest.raises(EngineMismatch, match="has no metadata file"):
+        PlanMetadata.read(tmp_path / "x.plan")
+
+
+def test_tensorrt_code_type_checks_against_tensorrt_stubs():
+    pytest.importorskip("tensorrt_stubs", reason="tensorrt-stubs is installed by `make test`")
+    proc = subprocess.run([sys.executable, "-m", "mypy", "provider/beam_tensorrt/trt",
+                           "provider/beam_tensorrt/backends/tensorrt.py"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Success" in proc.stdout
+
+
+def test_tensorrt_backend_without_tensorrt_is_a_clear_error(default_artifact):
+    from beam_tensorrt.backends import open_session
+    from beam_tensorrt.trt.loader import TensorRTUnavailable
+
+    with pytest.raises(TensorRTUnavailable, match="no usable TensorRT module"):
+        open_session("tensorrt", default_artifact)
