@@ -70,6 +70,30 @@ def cmd_torch(args) -> dict:
     return out
 
 
+def cmd_pipeline(args) -> dict:
+    """ClassifyText with backend torch in a real Beam pipeline over SST-2 dev, vs the CPU reference."""
+    import tempfile
+
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from beam_tensorrt import ClassifyText
+
+    texts, labels = read_dev(args.data)
+    ref = np.load(args.reference)["logits"].argmax(1)
+    out = Path(tempfile.mkdtemp()) / "labels"
+    start = time.perf_counter()
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
+        rows = p | beam.Create([beam.Row(i=i, text=t) for i, t in enumerate(texts)])
+        (rows | ClassifyText(backend="torch", max_batch_size=256)
+              | beam.Map(lambda r: f"{r.i}\t{r.label}") | beam.io.WriteToText(str(out), shard_name_template=""))
+    seconds = time.perf_counter() - start
+    got = dict(line.split("\t") for line in out.read_text().splitlines())
+    predicted = np.array([1 if got[str(i)] == "POSITIVE" else 0 for i in range(len(texts))])
+    return {"rows": len(texts), "rows_out": len(got), "label_agreement_with_onnxruntime_cpu": float((predicted == ref).mean()),
+            "accuracy": float((predicted == labels).mean()), "pipeline_seconds": round(seconds, 1)}
+
+
 def cmd_build(args) -> dict:
     from beam_tensorrt.models import resolve_model
     from beam_tensorrt.trt.metadata import EngineMismatch
@@ -114,12 +138,16 @@ def main() -> int:
     t.add_argument("--data", type=Path, required=True)
     t.add_argument("--reference", type=Path, required=True)
     t.add_argument("--out", type=Path, required=True)
+    pl = sub.add_parser("pipeline")
+    pl.add_argument("--data", type=Path, required=True)
+    pl.add_argument("--reference", type=Path, required=True)
+    pl.add_argument("--out", type=Path, required=True)
     b = sub.add_parser("build")
     b.add_argument("--out-dir", type=Path, required=True)
     b.add_argument("--trt-module", default="tensorrt_rtx_bindings")
     b.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    result = {"reference": cmd_reference, "torch": cmd_torch, "build": cmd_build}[args.cmd](args)
+    result = {"reference": cmd_reference, "torch": cmd_torch, "pipeline": cmd_pipeline, "build": cmd_build}[args.cmd](args)
     text = json.dumps(result, indent=2)
     print(text)
     if args.cmd != "reference":

@@ -32,12 +32,12 @@ from apache_beam.transforms.fully_qualified_named_transform import FullyQualifie
 
 from . import transforms
 from .schema import FQN_URN, IDENTIFIER, SCHEMATRANSFORM_URN, schema_transform_config
+from .service_args import ENVIRONMENTS
 
 log = logging.getLogger("beam_tensorrt.serve")
 
 # What Java's PythonExternalTransform may name. Exact names: no globs, no callables, no source code.
 ALLOWED_FQNS = frozenset({"beam_tensorrt.ClassifyText", "beam_tensorrt.transform.ClassifyText"})
-ENVIRONMENTS = ("worker-pool", "embedded", "external", "process", "docker", "loopback")
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 

@@ -16,9 +16,10 @@ Environments attached to expanded transforms (--environment):
 """
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .service import ENVIRONMENTS
+ENVIRONMENTS = ("worker-pool", "embedded", "external", "process", "docker", "loopback")
 
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
     p.add_argument("--port", type=int, default=8097, help="port (default: 8097; 0 picks a free one)")
     p.add_argument("--environment", default="worker-pool", choices=ENVIRONMENTS)

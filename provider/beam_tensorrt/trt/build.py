@@ -86,17 +86,25 @@ def build_engine(onnx_path: Path, plan_path: Path, profiles: Sequence[Profile], 
             profile.set_shape(name, lo, opt, hi)
         config.add_optimization_profile(profile)
     cache_bytes = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
-    cache: tensorrt.ITimingCache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(cache, ignore_mismatch=False)
-    monitor = _progress_monitor(trt, say)
-    if monitor is not None:
-        config.progress_monitor = monitor
+    try:
+        cache: tensorrt.ITimingCache = config.create_timing_cache(cache_bytes)
+        config.set_timing_cache(cache, ignore_mismatch=False)
+        use_timing_cache = True
+    except (AttributeError, TypeError, RuntimeError) as e:  # TensorRT-RTX tunes at run time instead
+        say(f"no timing cache with this TensorRT ({e})")
+        use_timing_cache = False
+    try:
+        monitor = _progress_monitor(trt, say)
+        if monitor is not None:
+            config.progress_monitor = monitor
+    except (AttributeError, TypeError) as e:
+        say(f"no progress monitor with this TensorRT ({e})")
     serialized: Optional[tensorrt.IHostMemory] = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build a plan from {onnx_path} (see the log above)")
     plan_path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(plan_path, bytes(serialized))
-    if timing_cache is not None:
+    if timing_cache is not None and use_timing_cache:
         _atomic_write(timing_cache, bytes(config.get_timing_cache().serialize()))
     meta = PlanMetadata(
         trt_module=info.trt_module, trt_version=info.trt_version, gpu_name=info.gpu_name,
