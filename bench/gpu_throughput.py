@@ -40,15 +40,19 @@ def flops(rows: int, seq: int, hidden: int, layers: int) -> float:
     return float(dense + attention)
 
 
+PIPELINE_ARGS: list[str] = []
+
+
 def run_pipeline(texts, transform) -> float:
     import apache_beam as beam
     from apache_beam.metrics import Metrics
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
+    p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"] + PIPELINE_ARGS))
     counter = Metrics.counter("bench", "rows_out")
-    _ = p | beam.Create(texts, reshuffle=False) | transform | beam.Map(lambda _: counter.inc())
+    # With several workers the Create must be reshuffled, or one bundle holds every row.
+    _ = p | beam.Create(texts, reshuffle=bool(PIPELINE_ARGS)) | transform | beam.Map(lambda _: counter.inc())
     start = time.perf_counter()
     result = p.run()
     result.wait_until_finish()
@@ -87,6 +91,9 @@ def main() -> int:
     ap.add_argument("--max-seq-len", type=int, default=128)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--skip-baselines", action="store_true")
+    ap.add_argument("--e2e-only", action="store_true", help="only the ClassifyText pipeline row")
+    ap.add_argument("--pipeline-arg", action="append", default=[],
+                    help="extra Beam option for the pipeline rows, e.g. --pipeline-arg=--direct_num_workers=8")
     ap.add_argument("--device", default="cuda", help="cuda (default); cpu only to smoke-test this script")
     args = ap.parse_args()
 
@@ -98,6 +105,7 @@ def main() -> int:
     from beam_tensorrt.backends.torch import TorchSession
     from beam_tensorrt.tokenization import TextTokenizer, plan_sub_batches
 
+    PIPELINE_ARGS.extend(args.pipeline_arg)
     texts = read_texts(args.data, args.rows)
     n, b = len(texts), args.batch_size
     artifact = ModelArtifact.load(args.artifact)
@@ -106,6 +114,11 @@ def main() -> int:
     results: dict[str, float] = {}
     notes: dict[str, str] = {}
 
+    if args.e2e_only:
+        seconds = run_pipeline(texts, ClassifyText(model=str(args.artifact), backend="torch", min_batch_size=b,
+                                                   max_batch_size=b, max_seq_len=args.max_seq_len))
+        print(f"ClassifyText end to end {PIPELINE_ARGS}: {n} rows in {seconds:.2f} s = {n / seconds:.0f} sentences/s")
+        return 0
     session = TorchSession(artifact, BackendOptions(device=args.device))
     tok = TextTokenizer(artifact.tokenizer_path, args.max_seq_len)
     start = time.perf_counter()

@@ -48,6 +48,7 @@ def main() -> int:
     ap.add_argument("--hidden", type=int, default=768)
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--heads", type=int, default=12)
+    ap.add_argument("--tokenizer", type=Path, default=None, help="tokenizer.json (default: the default model's)")
     args = ap.parse_args()
 
     from safetensors.numpy import save_file
@@ -62,7 +63,7 @@ def main() -> int:
         save_file(weights, str(enc / "model.safetensors"))
         artifact = build_pooled_bert_artifact(
             args.out, name=f"random-bert-{args.layers}x{args.hidden}", labels=["NEGATIVE", "POSITIVE"], config=config,
-            weights=weights, head=head, tokenizer_json=sentiment_minilm.encoder_dir() / "tokenizer.json",
+            weights=weights, head=head, tokenizer_json=args.tokenizer or sentiment_minilm.encoder_dir() / "tokenizer.json",
             encoder_ref="encoder", source={"random": True},
             extra_files={"encoder/config.json": enc / "config.json", "encoder/model.safetensors": enc / "model.safetensors"})
     print(artifact.path)

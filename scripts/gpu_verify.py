@@ -114,7 +114,7 @@ def cmd_build(args) -> dict:
         entry: dict = {"build_rc": proc.returncode, "build_seconds": round(time.monotonic() - start, 1),
                        "build_log_tail": proc.stderr[-1500:]}
         if proc.returncode == 0:
-            entry["metadata"] = json.loads(proc.stdout)
+            entry["metadata"] = json.loads(Path(str(plan) + ".json").read_text())  # TensorRT may print to stdout
             entry["plan_mb"] = round(plan.stat().st_size / 1e6, 1)
             try:
                 TensorRTSession(plan, onnx_sha256=resolve_model(artifact).manifest.onnx_sha256,

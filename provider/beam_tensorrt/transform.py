@@ -143,6 +143,8 @@ class ClassifyText(beam.PTransform):
         super().__init__()
         self.config = ClassifyTextConfig.from_kwargs(config)
         self._error_output: Optional[str] = None
+        if error_handling is not None and hasattr(error_handling, "_asdict"):
+            error_handling = dict(error_handling._asdict())  # a Row, from Java or another SDK
         if error_handling is not None:
             if not isinstance(error_handling, Mapping) or not isinstance(error_handling.get("output"), str):
                 raise ConfigError("error_handling", "expected a mapping with a string 'output' (the error output's name)")
@@ -198,7 +200,10 @@ class ClassifyText(beam.PTransform):
         if self._error_output is None:
             return classified
         error_type = RowTypeConstraint.from_fields([("element", element_type), ("msg", str), ("stack", str)])
-        failed_rows = failed.failed_inferences | "FailedBatches" >> beam.ParDo(_FailedBatchToErrors(as_input))
-        invalid = split[ERRORS_TAG] | "InvalidRows" >> beam.Map(lambda r: r)
+        # Typed at every step: a cross-language client decodes each PCollection's schema, and one
+        # inferred from beam.Row(element=...) would have a Python-only 'Any' field.
+        failed_rows = failed.failed_inferences | "FailedBatches" >> beam.ParDo(
+            _FailedBatchToErrors(as_input)).with_output_types(error_type)
+        invalid = split[ERRORS_TAG] | "InvalidRows" >> beam.Map(lambda r: r).with_output_types(error_type)
         errors = (invalid, failed_rows) | "Errors" >> beam.Flatten().with_output_types(error_type)
         return {"output": classified, self._error_output: errors}

@@ -67,11 +67,16 @@ def load_head(path: Path = HEAD_FILE) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def cache_key() -> str:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     h = hashlib.sha256()
     h.update(HEAD_FILE.read_bytes())
-    h.update(version(ENCODER_DIST).encode())
+    try:
+        h.update(version(ENCODER_DIST).encode())
+    except PackageNotFoundError:  # the encoder's files without pip's metadata (copied onto a worker)
+        enc = encoder_dir()
+        h.update((enc / "config.json").read_bytes())
+        h.update(str((enc / "model.safetensors").stat().st_size).encode())
     h.update(BUILDER_VERSION.encode())
     return h.hexdigest()[:16]
 
