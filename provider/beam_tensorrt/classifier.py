@@ -22,6 +22,19 @@ class ClassPrediction(NamedTuple):
     truncated: bool  # the text was cut at max_seq_len
 
 
+class RowFailure(NamedTuple):
+    """A row that could not be classified even alone (after out-of-memory retries in halves)."""
+
+    reason: str
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError) or "OutOfMemory" in type(exc).__name__:
+        return True
+    text = str(exc).lower()
+    return any(s in text for s in ("out of memory", "failed to allocate", "cudaerrormemoryallocation"))
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -53,34 +66,59 @@ class TextClassifier:
         with self._lock:
             return np.asarray(self.session.run(feeds), dtype=np.float32)
 
-    def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Logits and truncation flags in input order; runs length-sorted groups of the batch."""
+    def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+        """Logits, truncation flags and per-row failures, in input order.
+
+        Runs length-sorted groups of the batch. A group that runs out of memory is retried in
+        halves; a row that fails alone is reported in the failures (its logits are NaN)."""
         encodings = self.tokenizer.encode(texts)
         lengths = [len(e.ids) for e in encodings]
         groups = plan_sub_batches(lengths, self.token_budget, self.max_rows)
         batches = [self.tokenizer.pad([encodings[i] for i in group]) for group in groups]
+        out = np.full((len(texts), len(self.labels)), np.nan, dtype=np.float32)
+        truncated = np.zeros(len(texts), dtype=bool)
+        failures: dict[int, str] = {}
         run_many = getattr(self.session, "run_many", None)
         if run_many is not None:  # overlaps host copies of one group with GPU work on another
-            outputs = [np.asarray(o, dtype=np.float32)
-                       for o in run_many([b.feeds(self.session.input_names) for b in batches])]
-        else:
-            outputs = [self._run(b) for b in batches]
-        out = np.empty((len(texts), outputs[0].shape[1] if outputs else len(self.labels)), dtype=np.float32)
-        truncated = np.zeros(len(texts), dtype=bool)
-        for group, batch, logits in zip(groups, batches, outputs):
-            out[group] = logits
-            truncated[group] = batch.truncated
-        return out, truncated
+            try:
+                outputs = run_many([b.feeds(self.session.input_names) for b in batches])
+                for group, batch, logits in zip(groups, batches, outputs):
+                    out[group] = np.asarray(logits, dtype=np.float32)
+                    truncated[group] = batch.truncated
+                return out, truncated, failures
+            except Exception as e:
+                if not is_out_of_memory(e):
+                    raise
+        for group in groups:
+            self._run_or_split(list(group), encodings, out, truncated, failures)
+        return out, truncated, failures
 
-    def classify(self, texts: Sequence[str]) -> list[ClassPrediction]:
+    def _run_or_split(self, rows: list[int], encodings, out, truncated, failures) -> None:
+        batch = self.tokenizer.pad([encodings[i] for i in rows])
+        try:
+            out[rows] = self._run(batch)
+            truncated[rows] = batch.truncated
+        except Exception as e:
+            if not is_out_of_memory(e):
+                raise
+            if len(rows) == 1:
+                failures[rows[0]] = (f"out of memory even alone ({batch.input_ids.shape[1]} tokens): "
+                                     f"{type(e).__name__}: {e}")
+                return
+            half = len(rows) // 2
+            self._run_or_split(rows[:half], encodings, out, truncated, failures)
+            self._run_or_split(rows[half:], encodings, out, truncated, failures)
+
+    def classify(self, texts: Sequence[str]) -> list[ClassPrediction | RowFailure]:
         if not texts:
             return []
-        logits, truncated = self.logits(texts)
-        probs = softmax(logits)
+        logits, truncated, failures = self.logits(texts)
+        probs = softmax(np.nan_to_num(logits))
         best = probs.argmax(axis=1)
         return [
+            RowFailure(failures[i]) if i in failures else
             ClassPrediction(self.labels[b], float(p[b]), [float(x) for x in p], bool(t))
-            for b, p, t in zip(best, probs, truncated)
+            for i, (b, p, t) in enumerate(zip(best, probs, truncated))
         ]
 
     def close(self) -> None:

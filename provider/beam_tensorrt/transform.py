@@ -9,7 +9,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.typehints.row_type import RowTypeConstraint
 
 from .backends import BackendOptions
-from .classifier import ClassPrediction
+from .classifier import ClassPrediction, RowFailure
 from .config import ClassifyTextConfig, ConfigError
 from .handler import TextClassificationModelHandler
 
@@ -97,12 +97,16 @@ class _SplitByValidity(beam.DoFn):
 
 
 class _ToOutputRow(beam.DoFn):
-    def __init__(self, config: ClassifyTextConfig):
+    def __init__(self, config: ClassifyTextConfig, element_of):
         self._c = config
+        self._element_of = element_of
 
     def process(self, keyed):
         fields, result = keyed
         pred: ClassPrediction = result.inference
+        if isinstance(pred, RowFailure):
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(self._element_of(fields), pred.reason))
+            return
         out = dict(fields)
         out[self._c.label_field] = pred.label
         out[self._c.score_field] = pred.score
@@ -111,6 +115,10 @@ class _ToOutputRow(beam.DoFn):
         if self._c.truncated_field:
             out[self._c.truncated_field] = pred.truncated
         yield beam.Row(**out)
+
+
+def _raise_row_failure(error) -> None:
+    raise RuntimeError(f"{error.msg} (set error_handling to route such rows to an error output)")
 
 
 class _FailedBatchToErrors(beam.DoFn):
@@ -196,8 +204,11 @@ class ClassifyText(beam.PTransform):
             predictions = split.valid | "RunInference" >> inference
         else:
             predictions, failed = split.valid | "RunInference" >> inference.with_exception_handling()
-        classified = predictions | "ToRows" >> beam.ParDo(_ToOutputRow(c)).with_output_types(out_type)
+        rows = predictions | "ToRows" >> beam.ParDo(_ToOutputRow(c, as_input)).with_output_types(
+            out_type).with_outputs(ERRORS_TAG, main="rows")
+        classified = rows.rows
         if self._error_output is None:
+            _ = rows[ERRORS_TAG] | "FailOnRowError" >> beam.Map(_raise_row_failure)
             return classified
         error_type = RowTypeConstraint.from_fields([("element", element_type), ("msg", str), ("stack", str)])
         # Typed at every step: a cross-language client decodes each PCollection's schema, and one
@@ -205,5 +216,6 @@ class ClassifyText(beam.PTransform):
         failed_rows = failed.failed_inferences | "FailedBatches" >> beam.ParDo(
             _FailedBatchToErrors(as_input)).with_output_types(error_type)
         invalid = split[ERRORS_TAG] | "InvalidRows" >> beam.Map(lambda r: r).with_output_types(error_type)
-        errors = (invalid, failed_rows) | "Errors" >> beam.Flatten().with_output_types(error_type)
+        row_failures = rows[ERRORS_TAG] | "RowFailures" >> beam.Map(lambda r: r).with_output_types(error_type)
+        errors = (invalid, failed_rows, row_failures) | "Errors" >> beam.Flatten().with_output_types(error_type)
         return {"output": classified, self._error_output: errors}

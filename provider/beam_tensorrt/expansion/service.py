@@ -31,6 +31,7 @@ from apache_beam.runners.portability.expansion_service import ExpansionServiceSe
 from apache_beam.transforms.fully_qualified_named_transform import FullyQualifiedNamedTransform
 
 from . import transforms
+from .safe_rows import UntrustedRowError, check_row
 from .schema import FQN_URN, IDENTIFIER, SCHEMATRANSFORM_URN, schema_transform_config
 from .service_args import ENVIRONMENTS
 
@@ -56,11 +57,16 @@ def check_allowed(spec) -> str:
         if payload.identifier != IDENTIFIER:
             raise NotAllowed(f"schema transform {payload.identifier!r} is not served here; "
                              f"this service offers only {IDENTIFIER!r}")
+        try:
+            check_row(payload.configuration_schema, payload.configuration_row)
+        except UntrustedRowError as e:
+            raise NotAllowed(f"malformed configuration row: {e}") from None
         return IDENTIFIER
     if spec.urn == FQN_URN:
         payload = external_transforms_pb2.ExternalConfigurationPayload()
         try:
             payload.ParseFromString(spec.payload)
+            check_row(payload.schema, payload.payload)  # before any native decoder sees the bytes
             row = RowCoder(payload.schema).decode(payload.payload)
             constructor = row.constructor
         except Exception as e:
@@ -153,12 +159,30 @@ def environment_options(kind: str, config: Optional[str], own_address: str) -> P
 
 
 @dataclass
+class TlsConfig:
+    cert: str  # PEM server certificate (chain)
+    key: str  # PEM private key
+    client_ca: Optional[str] = None  # PEM CA bundle: when set, clients must present a certificate it signed
+
+    def credentials(self) -> grpc.ServerCredentials:
+        def read(path: str) -> bytes:
+            with open(path, "rb") as f:
+                return f.read()
+
+        return grpc.ssl_server_credentials(
+            [(read(self.key), read(self.cert))],
+            root_certificates=read(self.client_ca) if self.client_ca else None,
+            require_client_auth=bool(self.client_ca))
+
+
+@dataclass
 class ExpansionServer:
     host: str = "127.0.0.1"
     port: int = 8097
     environment: str = "worker-pool"
     environment_config: Optional[str] = None
     max_workers: int = 16
+    tls: Optional[TlsConfig] = None
 
     def start(self) -> int:
         from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -168,15 +192,28 @@ class ExpansionServer:
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.so_reuseport", 0)])
-        self.port = self._server.add_insecure_port(f"{self.host}:{self.port}")
+        address = f"{self.host}:{self.port}"
+        if self.tls is not None:
+            self.port = self._server.add_secure_port(address, self.tls.credentials())
+        else:
+            self.port = self._server.add_insecure_port(address)
         if self.port == 0:
-            raise OSError(f"cannot bind {self.host}:{self.port}")
+            raise OSError(f"cannot bind {address}")
         own = f"{self.host}:{self.port}"
+        self._pool_server = None
         if self.environment == "worker-pool":
             from apache_beam.runners.worker.worker_pool_main import BeamFnExternalWorkerPoolServicer
 
-            beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
-                BeamFnExternalWorkerPoolServicer(), self._server)
+            if self.tls is None:
+                beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
+                    BeamFnExternalWorkerPoolServicer(), self._server)
+            else:
+                # Runners reach worker pools without TLS: serve it apart, on loopback only.
+                self._pool_server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+                beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
+                    BeamFnExternalWorkerPoolServicer(), self._pool_server)
+                own = f"127.0.0.1:{self._pool_server.add_insecure_port('127.0.0.1:0')}"
+                self._pool_server.start()
         self.servicer = ClassifyTextExpansionServicer(environment_options(self.environment, self.environment_config, own))
         beam_expansion_api_pb2_grpc.add_ExpansionServiceServicer_to_server(self.servicer, self._server)
         beam_artifact_api_pb2_grpc.add_ArtifactRetrievalServiceServicer_to_server(
@@ -189,26 +226,27 @@ class ExpansionServer:
         self._server.start()
         for service in ("", "org.apache.beam.model.expansion.v1.ExpansionService"):
             self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        log.info("beam-tensorrt expansion service on %s (environment: %s%s)", own, self.environment,
-                 f" {self.environment_config}" if self.environment_config else "")
+        log.info("beam-tensorrt expansion service on %s:%d%s (environment: %s %s)", self.host, self.port,
+                 "" if self.tls is None else (" with mutual TLS" if self.tls.client_ca else " with TLS"),
+                 self.environment, self.environment_config or (own if self.environment == "worker-pool" else ""))
         return self.port
 
     def stop(self, grace: float = 10.0) -> None:
-        from grpc_health.v1 import health_pb2
-
         log.info("shutting down: draining in-flight expansions (up to %.0f s)", grace)
         self._health.enter_graceful_shutdown()
         drained = self.servicer.wait_idle(grace)
         self._server.stop(grace=None if drained else 1.0).wait()
+        if self._pool_server is not None:
+            self._pool_server.stop(grace=None)
         log.info("stopped%s", "" if drained else " (some expansions were cut off)")
-        del health_pb2
 
     def wait(self) -> None:
         self._server.wait_for_termination()
 
 
-def serve(host: str, port: int, environment: str, environment_config: Optional[str], grace: float) -> int:
-    server = ExpansionServer(host, port, environment, environment_config)
+def serve(host: str, port: int, environment: str, environment_config: Optional[str], grace: float,
+          tls: Optional[TlsConfig] = None) -> int:
+    server = ExpansionServer(host, port, environment, environment_config, tls=tls)
     stopping = threading.Event()
 
     def on_signal(signum, _frame):

@@ -25,14 +25,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--environment", default="worker-pool", choices=ENVIRONMENTS)
     p.add_argument("--environment-config", default=None)
     p.add_argument("--grace", type=float, default=10.0, help="seconds to drain in-flight calls on SIGTERM")
+    p.add_argument("--tls-cert", default=None, help="PEM server certificate: serve TLS (needs --tls-key)")
+    p.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
+    p.add_argument("--tls-client-ca", default=None,
+                   help="PEM CA bundle: require client certificates signed by it (mutual TLS)")
 
 
 def run(args) -> int:
     import logging
 
-    from .service import serve
+    from .service import TlsConfig, serve
 
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+    tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     logging.getLogger("beam_tensorrt").setLevel(logging.INFO)
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return serve(args.host, args.port, args.environment, args.environment_config, args.grace)
+    return serve(args.host, args.port, args.environment, args.environment_config, args.grace, tls)

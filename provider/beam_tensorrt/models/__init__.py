@@ -18,7 +18,7 @@ def check_model(model: str) -> None:
         return
     if "://" in model:
         return  # remote (gs://, s3://...) artifacts are checked when workers fetch them
-    ModelArtifact.load(model)
+    ModelArtifact.load(model, verify_checksum=True)  # a corrupt file fails here, not on every worker
 
 
 def model_labels(model: str) -> list[str] | None:

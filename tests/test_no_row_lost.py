@@ -1,0 +1,104 @@
+"""No row lost: arbitrary rows through ClassifyText come out exactly once, classified or on the error
+output with a reason; over-long text is truncated and marked; a batch that runs out of memory is
+retried in halves and a row that still fails goes to the error output."""
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from beam_tensorrt import ClassifyText
+from beam_tensorrt.classifier import RowFailure, TextClassifier
+
+OPTIONS = PipelineOptions(["--runner=FnApiRunner"])
+
+# Text Beam's coders can carry (lone surrogates cannot cross a Beam stage boundary at all).
+texts = st.one_of(
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=60),
+    st.sampled_from(["", " ", "\t\n", "🙂🎬🍿", "日本語と English と Ελληνικά", "word " * 2000, "x" * (1 << 20)]),
+)
+values = st.one_of(texts, st.none(), st.integers(), st.floats(allow_nan=False), st.booleans(),
+                   st.lists(st.integers(), max_size=3))
+rows = st.lists(st.one_of(st.builds(lambda v: {"text": v}, values), st.just({})), min_size=1, max_size=25)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(rows)
+def test_every_row_comes_out_exactly_once(inputs):
+    tagged = [dict(r, id=i) for i, r in enumerate(inputs)]
+    long_ids = {r["id"] for r in tagged if isinstance(r.get("text"), str) and len(r["text"]) > 2000}
+    with beam.Pipeline(options=OPTIONS) as p:
+        result = (p | beam.Create(tagged)
+                    | ClassifyText(max_batch_size=8, truncated_field="truncated", error_handling={"output": "errors"}))
+        good = result["output"]
+        bad = result["errors"] | "Bad" >> beam.Map(lambda e: (e.element["id"], e.msg))
+        out_ids = (good | "GoodIds" >> beam.Map(lambda r: r.id), bad | "BadIds" >> beam.Map(lambda t: t[0])) | beam.Flatten()
+        # equal_to compares multisets: a lost or a duplicated row fails it
+        assert_that(out_ids, equal_to([r["id"] for r in tagged]))
+        assert_that(bad, lambda got: all(msg for _, msg in got), label="every error has a reason")
+        assert_that(good | "Long" >> beam.Filter(lambda r: r.id in long_ids) | "Flag" >> beam.Map(lambda r: r.truncated),
+                    lambda flags: all(flags), label="long texts are marked truncated")
+
+
+class FlakyMemorySession:
+    """A real ONNX Runtime session that raises MemoryError above a batch size: fault injection."""
+
+    def __init__(self, real, max_rows, poison=None):
+        self.real, self.max_rows, self.poison = real, max_rows, poison
+        self.name, self.input_names, self.token_budget = "flaky", real.input_names, 10**9
+        self.calls = []
+
+    def run(self, feeds):
+        rows = feeds["input_ids"].shape[0]
+        self.calls.append(rows)
+        if rows > self.max_rows or (self.poison is not None and (feeds["input_ids"] == self.poison).any()):
+            raise MemoryError(f"out of memory for {rows} rows")
+        return self.real.run(feeds)
+
+    def close(self):
+        pass
+
+
+def test_out_of_memory_batches_are_retried_in_halves(default_artifact):
+    from beam_tensorrt.backends.onnxruntime import OnnxRuntimeSession
+
+    texts = [f"a fine film number {i}" for i in range(16)]
+    reference = TextClassifier(default_artifact, OnnxRuntimeSession(default_artifact), 128).logits(texts)[0]
+    session = FlakyMemorySession(OnnxRuntimeSession(default_artifact), max_rows=3)
+    clf = TextClassifier(default_artifact, session, 128)
+    logits, _, failures = clf.logits(texts)
+    assert failures == {} and np.abs(logits - reference).max() < 1e-5
+    assert session.calls[:3] == [16, 8, 4] and set(session.calls) == {16, 8, 4, 2}  # halved until it fits
+    assert sum(c for c in session.calls if c <= 3) == 16  # every row ran exactly once in the end
+
+
+def test_a_row_that_fails_alone_goes_to_the_error_output(default_artifact):
+    from beam_tensorrt.backends.onnxruntime import OnnxRuntimeSession
+
+    poison_id = TextClassifier(default_artifact, OnnxRuntimeSession(default_artifact), 128).tokenizer._tok.token_to_id("zebra")
+    clf = TextClassifier(default_artifact, FlakyMemorySession(OnnxRuntimeSession(default_artifact), 100, poison_id), 128)
+    predictions = clf.classify(["a lovely film", "a zebra film", "a dreadful film"])
+    assert isinstance(predictions[1], RowFailure) and "out of memory even alone" in predictions[1].reason
+    assert [p.label for i, p in enumerate(predictions) if i != 1] == ["POSITIVE", "NEGATIVE"]
+
+
+def test_artifact_problems_fail_at_construction_naming_the_path(tmp_path, default_artifact):
+    import shutil
+
+    from beam_tensorrt.config import ConfigError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(default_artifact.path, broken)
+    (broken / "manifest.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=f"'model'.*corrupt manifest.*{broken}"):
+        ClassifyText(model=str(broken))
+    (broken / "manifest.json").write_text((default_artifact.path / "manifest.json").read_text())
+    with open(broken / "model.onnx", "ab") as f:
+        f.write(b"tampered")
+    with pytest.raises(ConfigError, match=f"'model'.*{broken}.*does not match its manifest"):
+        ClassifyText(model=str(broken))
+    (broken / "tokenizer.json").unlink()
+    with pytest.raises(ConfigError, match="lacks tokenizer.json"):
+        ClassifyText(model=str(broken))
