@@ -251,3 +251,21 @@ def test_config_rows_with_pickled_python_types_are_refused_before_decoding(tmp_p
     finally:
         svc.stop()
     del pickle
+
+
+def test_expansions_have_a_server_side_deadline(tmp_path):
+    from apache_beam.transforms.fully_qualified_named_transform import FullyQualifiedNamedTransform
+    from apache_beam.portability.api import beam_runner_api_pb2 as rpb
+
+    urn, payload = FullyQualifiedNamedTransform("beam_tensorrt.ClassifyText", (), {}).to_runner_api_parameter(None)
+    request = beam_expansion_api_pb2.ExpansionRequest(
+        transform=rpb.PTransform(unique_name="t", spec=rpb.FunctionSpec(urn=urn, payload=payload.SerializeToString())),
+        namespace="n")
+    svc = start_service(tmp_path, "--max-expansion-seconds", "0.001")
+    try:
+        stub = beam_expansion_api_pb2_grpc.ExpansionServiceStub(grpc.insecure_channel(svc.address))
+        response = stub.Expand(request, timeout=30)
+        assert "exceeded its deadline of 0.0 s" in response.error
+        assert stub.DiscoverSchemaTransform(beam_expansion_api_pb2.DiscoverSchemaTransformRequest(), timeout=10)
+    finally:
+        assert svc.stop() == 0

@@ -87,8 +87,10 @@ def _summary(error: str) -> str:
 
 
 class ClassifyTextExpansionServicer(ExpansionServiceServicer):
-    def __init__(self, options: PipelineOptions):
+    def __init__(self, options: PipelineOptions, max_expansion_seconds: float = 120.0):
         super().__init__(options)
+        self.max_expansion_seconds = max_expansion_seconds
+        self._expanders = futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="expand")
         transforms.register()
         self._inflight = 0
         self._lock = threading.Lock()
@@ -117,7 +119,18 @@ class ClassifyTextExpansionServicer(ExpansionServiceServicer):
             except NotAllowed as e:
                 log.warning("refused expansion for %s: %s", peer, e)
                 return beam_expansion_api_pb2.ExpansionResponse(error=f"refused: {e}")
-            response = super().Expand(request, context)
+            # A server-side deadline, whatever the client asked for: an expansion that hangs (a model
+            # path on a stalled filesystem, say) must not hold the caller or a handler thread forever.
+            limit = self.max_expansion_seconds
+            if context is not None and context.time_remaining() is not None:
+                limit = min(limit, max(0.0, context.time_remaining()))
+            job = self._expanders.submit(super().Expand, request, context)
+            try:
+                response = job.result(timeout=limit)
+            except futures.TimeoutError:
+                log.warning("expansion of %s for %s exceeded %.1f s", name, peer, limit)
+                return beam_expansion_api_pb2.ExpansionResponse(
+                    error=f"expansion of {name} exceeded its deadline of {limit:.1f} s")
             ms = (time.monotonic() - start) * 1000
             if response.error:
                 summary = _summary(response.error)
@@ -183,6 +196,7 @@ class ExpansionServer:
     environment_config: Optional[str] = None
     max_workers: int = 16
     tls: Optional[TlsConfig] = None
+    max_expansion_seconds: float = 120.0
 
     def start(self) -> int:
         from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -214,7 +228,8 @@ class ExpansionServer:
                     BeamFnExternalWorkerPoolServicer(), self._pool_server)
                 own = f"127.0.0.1:{self._pool_server.add_insecure_port('127.0.0.1:0')}"
                 self._pool_server.start()
-        self.servicer = ClassifyTextExpansionServicer(environment_options(self.environment, self.environment_config, own))
+        self.servicer = ClassifyTextExpansionServicer(
+            environment_options(self.environment, self.environment_config, own), self.max_expansion_seconds)
         beam_expansion_api_pb2_grpc.add_ExpansionServiceServicer_to_server(self.servicer, self._server)
         beam_artifact_api_pb2_grpc.add_ArtifactRetrievalServiceServicer_to_server(
             artifact_service.ArtifactRetrievalService(artifact_service.BeamFilesystemHandler(None).file_reader),
@@ -245,8 +260,9 @@ class ExpansionServer:
 
 
 def serve(host: str, port: int, environment: str, environment_config: Optional[str], grace: float,
-          tls: Optional[TlsConfig] = None) -> int:
-    server = ExpansionServer(host, port, environment, environment_config, tls=tls)
+          tls: Optional[TlsConfig] = None, max_expansion_seconds: float = 120.0) -> int:
+    server = ExpansionServer(host, port, environment, environment_config, tls=tls,
+                             max_expansion_seconds=max_expansion_seconds)
     stopping = threading.Event()
 
     def on_signal(signum, _frame):

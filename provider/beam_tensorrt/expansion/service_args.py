@@ -25,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--environment", default="worker-pool", choices=ENVIRONMENTS)
     p.add_argument("--environment-config", default=None)
     p.add_argument("--grace", type=float, default=10.0, help="seconds to drain in-flight calls on SIGTERM")
+    p.add_argument("--max-expansion-seconds", type=float, default=120.0,
+                   help="server-side deadline of one expansion (default 120; a shorter client deadline wins)")
     p.add_argument("--tls-cert", default=None, help="PEM server certificate: serve TLS (needs --tls-key)")
     p.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     p.add_argument("--tls-client-ca", default=None,
@@ -44,4 +46,5 @@ def run(args) -> int:
     logging.getLogger("beam_tensorrt").setLevel(logging.INFO)
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return serve(args.host, args.port, args.environment, args.environment_config, args.grace, tls)
+    return serve(args.host, args.port, args.environment, args.environment_config, args.grace, tls,
+                 args.max_expansion_seconds)
