@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Draw the benchmark JSON files under docs/bench/ as PNG bar charts (sentences/s, log scale).
+
+    python bench/plot_results.py   # needs matplotlib: pip install 'beam-tensorrt[bench]'
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "bench"
+
+
+def bar_chart(result: dict, title: str, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = result["sentences_per_s"]
+    names = list(rates)
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(names) + 1.2))
+    colors = ["#4C72B0" if "ClassifyText" in n else "#999999" for n in names]
+    ax.barh(names[::-1], [rates[n] for n in names][::-1], color=colors[::-1])
+    ax.set_xscale("log")
+    ax.set_xlabel("sentences per second (log scale)")
+    fig.suptitle(title, fontsize=9)
+    for i, n in enumerate(names[::-1]):
+        ax.text(rates[n], i, f" {rates[n]:,.0f}", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    print(f"wrote {out}")
+
+
+def main() -> int:
+    charts = {
+        "cpu-2core-batch256.json": "CPU, 2 cores: all-MiniLM-L6-v2 on 6,735 SST-2 phrases, Beam batch 256",
+        "gpu-h100-bert-base.json": "H100: BERT-base shape (random weights), 100k SST-2 phrases, Beam batch 256",
+    }
+    for name, title in charts.items():
+        path = DOCS / name
+        if path.is_file():
+            bar_chart(json.loads(path.read_text()), title, path.with_suffix(".png"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
