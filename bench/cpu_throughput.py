@@ -63,15 +63,17 @@ def bench_backend(texts, artifact, batch, grouped: bool):
     return timed(lambda: [session.run(f) for f in feeds])
 
 
-def run_pipeline(texts, transform_factory) -> float:
+def run_pipeline(texts, transform_factory, pipeline_args=()) -> float:
+    """Seconds to run ``texts | transform`` in Beam (FnApiRunner) to completion; checks every row came out."""
     import apache_beam as beam
     from apache_beam.metrics import Metrics
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
+    p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner", *pipeline_args]))
     rows = Metrics.counter("bench", "rows_out")
-    _ = (p | beam.Create(texts, reshuffle=False) | transform_factory()
+    # With several workers the Create must be reshuffled, or one bundle holds every row.
+    _ = (p | beam.Create(texts, reshuffle=bool(pipeline_args)) | transform_factory()
            | beam.Map(lambda _: rows.inc()))
     start = time.perf_counter()
     result = p.run()

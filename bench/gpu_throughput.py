@@ -44,22 +44,9 @@ PIPELINE_ARGS: list[str] = []
 
 
 def run_pipeline(texts, transform) -> float:
-    import apache_beam as beam
-    from apache_beam.metrics import Metrics
-    from apache_beam.metrics.metric import MetricsFilter
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from cpu_throughput import run_pipeline as timed_pipeline
 
-    p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"] + PIPELINE_ARGS))
-    counter = Metrics.counter("bench", "rows_out")
-    # With several workers the Create must be reshuffled, or one bundle holds every row.
-    _ = p | beam.Create(texts, reshuffle=bool(PIPELINE_ARGS)) | transform | beam.Map(lambda _: counter.inc())
-    start = time.perf_counter()
-    result = p.run()
-    result.wait_until_finish()
-    seconds = time.perf_counter() - start
-    got = result.metrics().query(MetricsFilter().with_name("rows_out"))["counters"]
-    assert got and got[0].committed == len(texts), got
-    return seconds
+    return timed_pipeline(texts, lambda: transform, PIPELINE_ARGS)
 
 
 def hf_checkpoint(artifact_dir: Path, out: Path) -> Path:
@@ -96,6 +83,7 @@ def main() -> int:
                     help="extra Beam option for the pipeline rows, e.g. --pipeline-arg=--direct_num_workers=8")
     ap.add_argument("--device", default="cuda", help="cuda (default); cpu only to smoke-test this script")
     args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).parent))
 
     import torch
 
@@ -150,7 +138,6 @@ def main() -> int:
         model=str(args.artifact), backend="torch", min_batch_size=b, max_batch_size=b, max_seq_len=args.max_seq_len))
 
     if not args.skip_baselines:
-        sys.path.insert(0, str(Path(__file__).parent))
         from cpu_throughput import import_beam_hf_module
 
         from apache_beam.ml.inference.base import RunInference
