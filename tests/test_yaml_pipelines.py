@@ -74,48 +74,40 @@ def test_remote_provider_through_a_running_service(tmp_path):
         assert service.stop() == 0
 
 
-def test_shipped_providers_file_can_be_included(tmp_path):
-    path = subprocess.run([sys.executable, "-m", "beam_tensorrt.cli", "yaml-providers"], capture_output=True,
-                          text=True, check=True).stdout.strip()
-    pipeline = tmp_path / "p.yaml"
-    pipeline.write_text(f"""
+def chain_pipeline(path, elements: str, classify_config: str, providers: str, sink: str = "") -> str:
+    """Write a small chain pipeline Create -> ClassifyText [-> sink] and return its path."""
+    path.write_text(f"""
 pipeline:
   type: chain
   transforms:
     - type: Create
       config:
-        elements: [{{text: "A delightful film."}}, {{text: "A dreadful film."}}]
+        elements: {elements}
     - type: ClassifyText
-      config: {{}}
-    - type: WriteToJson
       config:
-        path: "{tmp_path / 'out'}"
-providers:
-  - include: "{path}"
+        {classify_config}
+{sink}providers:
+{providers}
 """)
+    return str(path)
+
+
+def test_shipped_providers_file_can_be_included(tmp_path):
+    path = subprocess.run([sys.executable, "-m", "beam_tensorrt.cli", "yaml-providers"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    pipeline = chain_pipeline(
+        tmp_path / "p.yaml", '[{text: "A delightful film."}, {text: "A dreadful film."}]', "{}",
+        f'  - include: "{path}"',
+        sink=f'    - type: WriteToJson\n      config:\n        path: "{tmp_path / "out"}"\n')
     run_yaml(pipeline, {})
     assert sorted(r["label"] for r in read_json_outputs(tmp_path / "out")) == ["NEGATIVE", "POSITIVE"]
 
 
 @pytest.mark.parametrize("config, needle", [("max_seq_len: 100000", "'max_seq_len'"), ("text_feld: x", "'text_feld'")])
 def test_yaml_config_errors_name_the_field(tmp_path, config, needle):
-    pipeline = tmp_path / "bad.yaml"
-    pipeline.write_text(f"""
-pipeline:
-  type: chain
-  transforms:
-    - type: Create
-      config:
-        elements: [{{text: "x"}}]
-    - type: ClassifyText
-      config:
-        {config}
-providers:
-  - type: python
-    config: {{}}
-    transforms:
-      ClassifyText: beam_tensorrt.ClassifyText
-""")
+    pipeline = chain_pipeline(tmp_path / "bad.yaml", '[{text: "x"}]', config,
+                              "  - type: python\n    config: {}\n    transforms:\n"
+                              "      ClassifyText: beam_tensorrt.ClassifyText")
     proc = subprocess.run([sys.executable, "-m", "apache_beam.yaml.main", f"--yaml_pipeline_file={pipeline}",
                            "--runner=FnApiRunner"], capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and needle in proc.stderr
