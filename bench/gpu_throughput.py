@@ -3,10 +3,12 @@
 
 Model: a BERT-base-sized encoder (12 x 768, random weights: speed only) written by
 bench/random_bert.py. Data: SST-2 dev phrases repeated to --rows. Rows, in order:
-  tokenizer          the Rust tokenizer alone (encode + pad), one process
-  backend            our PyTorch CUDA backend (fp16, SDPA, CUDA graphs) on the pre-tokenized,
-                     length-grouped batches ClassifyText runs: the ceiling for the pipeline
-  ClassifyText       end to end in a Beam pipeline (FnApiRunner), backend torch
+  tokenizer          the Rust tokenizer alone (encode + pad into ClassifyText's length groups)
+  backend alone      our PyTorch CUDA backend (fp16, SDPA, CUDA graphs for hot shapes) on exactly
+                     the pre-tokenized groups ClassifyText forms for a Beam batch: the ceiling
+  ClassifyText       end to end in a Beam pipeline (FnApiRunner) reading sharded text files:
+                     Beam batch as the baselines, a larger Beam batch, and several SDK worker
+                     processes sharing the GPU (how Dataflow/Flink/Spark run Python workers)
   HF pipeline        Beam's HuggingFacePipelineModelHandler (Beam YAML's built-in RunInference
                      type), fp16, same Beam batch size, batch_size passed to the pipeline
   PyTorch keyed      Beam's documented pattern: a tokenizing Map (padding to max_seq_len) +
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import tempfile
 import time
@@ -43,10 +46,10 @@ def flops(rows: int, seq: int, hidden: int, layers: int) -> float:
 PIPELINE_ARGS: list[str] = []
 
 
-def run_pipeline(texts, transform) -> float:
-    from cpu_throughput import run_pipeline as timed_pipeline
+def run_pipeline(texts, transform, extra_args=(), namespace="") -> "PipelineTiming":
+    from pipeline_timing import timed_pipeline
 
-    return timed_pipeline(texts, lambda: transform, PIPELINE_ARGS)
+    return timed_pipeline(texts, lambda: transform, [*PIPELINE_ARGS, *extra_args], metrics_namespace=namespace)
 
 
 def hf_checkpoint(artifact_dir: Path, out: Path) -> Path:
@@ -74,13 +77,15 @@ def main() -> int:
     ap.add_argument("--artifact", type=Path, required=True)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=256, help="Beam batch for every handler compared")
+    ap.add_argument("--large-batch-size", type=int, default=1024, help="ClassifyText also at this batch")
+    ap.add_argument("--workers", default="4,8", help="SDK worker processes for the multi-process rows")
     ap.add_argument("--max-seq-len", type=int, default=128)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--skip-baselines", action="store_true")
-    ap.add_argument("--e2e-only", action="store_true", help="only the ClassifyText pipeline row")
+    ap.add_argument("--hf-fraction", type=int, default=20, help="time the HF pipeline handler on rows/N")
     ap.add_argument("--pipeline-arg", action="append", default=[],
-                    help="extra Beam option for the pipeline rows, e.g. --pipeline-arg=--direct_num_workers=8")
+                    help="extra Beam option for every pipeline row")
     ap.add_argument("--device", default="cuda", help="cuda (default); cpu only to smoke-test this script")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
@@ -91,52 +96,70 @@ def main() -> int:
     from beam_tensorrt.artifact import ModelArtifact
     from beam_tensorrt.backends.base import BackendOptions
     from beam_tensorrt.backends.torch import TorchSession
-    from beam_tensorrt.tokenization import TextTokenizer, plan_sub_batches
+    from beam_tensorrt.classifier import TextClassifier
 
     PIPELINE_ARGS.extend(args.pipeline_arg)
     texts = read_texts(args.data, args.rows)
-    n, b = len(texts), args.batch_size
+    n, b, big = len(texts), args.batch_size, args.large_batch_size
     artifact = ModelArtifact.load(args.artifact)
     cfg = json.loads((args.artifact / "encoder" / "config.json").read_text())
     H, L = cfg["hidden_size"], cfg["num_hidden_layers"]
-    results: dict[str, float] = {}
+    on_gpu = args.device.startswith("cuda")
+    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
+    rows: dict[str, dict] = {}  # stage -> {"seconds", "steady", ...}
     notes: dict[str, str] = {}
+    ns = "BeamTensorRT_ClassifyText"
 
-    if args.e2e_only:
-        seconds = run_pipeline(texts, ClassifyText(model=str(args.artifact), backend="torch", min_batch_size=b,
-                                                   max_batch_size=b, max_seq_len=args.max_seq_len))
-        print(f"ClassifyText end to end {PIPELINE_ARGS}: {n} rows in {seconds:.2f} s = {n / seconds:.0f} sentences/s")
-        return 0
+    # (c) tokenizer and (b) backend, on exactly the groups ClassifyText forms for a Beam batch.
     session = TorchSession(artifact, BackendOptions(device=args.device))
-    tok = TextTokenizer(artifact.tokenizer_path, args.max_seq_len)
-    start = time.perf_counter()
-    encoded = [tok.encode(texts[i:i + b]) for i in range(0, n, b)]
-    batches = []
-    for enc in encoded:
-        groups = plan_sub_batches([len(e.ids) for e in enc], session.token_budget, b)
-        batches += [tok.pad([enc[j] for j in g]) for g in groups]
-    results["tokenizer (encode + length-grouped pad)"] = time.perf_counter() - start
-    real_tokens = int(sum(int(x.attention_mask.sum()) for x in batches))
-    padded_flops = sum(flops(*x.input_ids.shape, H, L) for x in batches)
+    clf = TextClassifier(artifact, session, args.max_seq_len)
+    backend_s: dict[int, float] = {}
+    for batch in (b, big):
+        start = time.perf_counter()
+        groups = [g for i in range(0, n, batch) for _, g in clf.token_groups(texts[i:i + batch])]
+        tok_s = time.perf_counter() - start
+        if batch == b:
+            rows["tokenizer (encode + pad, length groups)"] = {"seconds": tok_s}
+        feeds = [g.feeds(session.input_names) for g in groups]
+        for f in feeds:  # the first passes capture the hot shapes' CUDA graphs
+            session.run_many([f])
+        for f in feeds:
+            session.run_many([f])
+        sync()
+        start = time.perf_counter()
+        for i in range(0, len(feeds), 64):
+            session.run_many(feeds[i:i + 64])
+        sync()
+        backend_s[batch] = time.perf_counter() - start
+        rows[f"backend alone, groups of Beam batch {batch}"] = {"seconds": backend_s[batch]}
+        padded = sum(flops(*g.input_ids.shape, H, L) for g in groups)
+        real = sum(int(g.attention_mask.sum()) for g in groups)
+        notes[f"backend TFLOP/s on padded shapes (batch {batch})"] = f"{padded / backend_s[batch] / 1e12:.1f}"
+        notes[f"padding efficiency (real / padded tokens, batch {batch})"] = \
+            f"{real / sum(g.input_ids.size for g in groups):.2f}"
+        notes["tokens per row (real)"] = f"{real / n:.1f}"
+    del clf, session
+    if on_gpu:
+        torch.cuda.empty_cache()
 
-    feeds = [x.feeds(session.input_names) for x in batches]
-    for f in feeds:  # capture every graph once
-        session.run(f)
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-    sync()
-    start = time.perf_counter()
-    for f in feeds:
-        session.run(f)
-    sync()
-    results["backend: torch fp16 + CUDA graphs, pre-tokenized"] = time.perf_counter() - start
-    backend_s = results["backend: torch fp16 + CUDA graphs, pre-tokenized"]
-    notes["achieved TFLOP/s (backend, padded shapes)"] = f"{padded_flops / backend_s / 1e12:.1f}"
-    notes["tokens per row (real)"] = f"{real_tokens / n:.1f}"
-    del session
+    # (a) end to end, one SDK process and several
+    def classify(batch):
+        return ClassifyText(model=str(args.artifact), backend="torch", min_batch_size=batch, max_batch_size=batch,
+                            max_seq_len=args.max_seq_len)
 
-    results["ClassifyText (Beam, backend torch)"] = run_pipeline(texts, ClassifyText(
-        model=str(args.artifact), backend="torch", min_batch_size=b, max_batch_size=b, max_seq_len=args.max_seq_len))
+    e2e = {}
+    for batch in (b, big):
+        t = run_pipeline(texts, classify(batch), namespace=ns)
+        e2e[batch] = t
+        rows[f"ClassifyText, Beam batch {batch}, 1 process"] = t.__dict__ | {"steady": t.steady_rate}
+        print(f"ClassifyText batch {batch}: {t.summary()}", flush=True)
+    for workers in [int(w) for w in args.workers.split(",") if w]:
+        t = run_pipeline(texts, classify(big), ["--direct_running_mode=multi_processing",
+                                                f"--direct_num_workers={workers}"], namespace=ns)
+        rows[f"ClassifyText, Beam batch {big}, {workers} processes"] = t.__dict__ | {"steady": t.steady_rate}
+        print(f"ClassifyText batch {big}, {workers} processes: {t.summary()}", flush=True)
 
+    # (d) Beam's stock handlers, same model, data, batch size and device
     if not args.skip_baselines:
         from cpu_throughput import import_beam_hf_module
 
@@ -146,34 +169,47 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             ckpt = hf_checkpoint(args.artifact, Path(tmp) / "hf")
             handler = hf.HuggingFacePipelineModelHandler(
-                task="text-classification", model=str(ckpt), device="GPU", min_batch_size=b, max_batch_size=b,
+                task="text-classification", model=str(ckpt), device="GPU" if on_gpu else "CPU",
+                min_batch_size=b, max_batch_size=b,
                 inference_args={"batch_size": b, "truncation": True, "max_length": args.max_seq_len},
-                load_pipeline_args={"dtype": torch.float16})
-            results["Beam HuggingFacePipelineModelHandler"] = run_pipeline(texts[: n // 4], RunInference(handler)) * 4
-            notes["HF pipeline handler"] = f"timed on {n // 4} rows, scaled x4"
-            results["Beam PyTorch pattern (tokenize Map + KeyedTensor)"] = run_keyed_pattern(
-                texts, ckpt, b, args.max_seq_len)
+                load_pipeline_args={"dtype": torch.float16 if on_gpu else torch.float32})
+            part = n // args.hf_fraction  # ~130 rows/s on an H100: the whole set would take minutes
+            t = run_pipeline(texts[:part], RunInference(handler))
+            rows["Beam HuggingFacePipelineModelHandler"] = {"seconds": t.seconds * n / part}
+            notes["HF pipeline handler"] = f"timed on {part} rows, scaled x{n / part:g}"
+            t = run_keyed_pattern(texts, ckpt, b, args.max_seq_len, on_gpu)
+            rows["Beam PyTorch pattern (tokenize Map + KeyedTensor)"] = {"seconds": t.seconds}
 
-    base = results.get("Beam HuggingFacePipelineModelHandler")
-    print(f"\n{n} SST-2 dev phrases (repeated), Beam batch {b}, BERT-base shape ({L} x {H}, random weights), "
-          f"device {torch.cuda.get_device_name(0) if args.device.startswith('cuda') else 'cpu'}\n")
-    print(f"| {'stage':<52} | {'seconds':>8} | {'sentences/s':>11} | {'vs HF handler':>13} |")
-    print(f"|{'-' * 54}|{'-' * 10}|{'-' * 13}|{'-' * 15}|")
-    for name, secs in results.items():
-        ratio = f"{base / secs:12.2f}x" if base else "           -"
-        print(f"| {name:<52} | {secs:8.2f} | {n / secs:11.0f} | {ratio} |")
-    e2e = results["ClassifyText (Beam, backend torch)"]
-    print(f"\nClassifyText end to end / backend alone: {backend_s / e2e:.2f}x")
+    base = rows.get("Beam HuggingFacePipelineModelHandler", {}).get("seconds")
+    device = torch.cuda.get_device_name(0) if on_gpu else "cpu"
+    print(f"\n{n} SST-2 dev phrases (repeated), BERT-base shape ({L} x {H}, random weights), fp16, {device}, "
+          f"{os.cpu_count()} CPU cores\n")
+    print(f"| {'stage':<50} | {'seconds':>8} | {'sentences/s':>11} | {'steady /s':>9} | {'vs HF handler':>13} |")
+    print(f"|{'-' * 52}|{'-' * 10}|{'-' * 13}|{'-' * 11}|{'-' * 15}|")
+    for name, r in rows.items():
+        ratio = f"{base / r['seconds']:12.2f}x" if base else "            -"
+        steady = f"{r['steady']:9.0f}" if r.get("steady") else "        -"
+        print(f"| {name:<50} | {r['seconds']:8.2f} | {n / r['seconds']:11.0f} | {steady} | {ratio} |")
+    print("\n'steady': rows / (last row out - first row out), i.e. without pipeline start-up and model loading.")
+    for batch in (b, big):
+        t = e2e[batch]
+        print(f"ClassifyText batch {batch}, 1 process / backend alone at the same groups: "
+              f"{backend_s[batch] / t.seconds:.2f}x end to end, {t.steady_rate * backend_s[batch] / n:.2f}x steady; "
+              f"model load {t.load_model_s:.2f} s, in run_inference {t.inference_s:.2f} s of {t.seconds:.2f} s")
     for k, v in notes.items():
         print(f"{k}: {v}")
     if args.json:
-        args.json.write_text(json.dumps({"rows": n, "batch_size": b, "device": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu",
-                                         "seconds": results, "sentences_per_s": {k: n / v for k, v in results.items()},
-                                         "notes": notes}, indent=2))
+        args.json.write_text(json.dumps({"rows": n, "batch_size": b, "large_batch_size": big, "device": device,
+                                         "cpu_cores": os.cpu_count(),
+                                         "seconds": {k: r["seconds"] for k, r in rows.items()},
+                                         "sentences_per_s": {k: n / r["seconds"] for k, r in rows.items()},
+                                         "steady_sentences_per_s": {k: r["steady"] for k, r in rows.items()
+                                                                    if r.get("steady")},
+                                         "details": rows, "notes": notes}, indent=2, default=str))
     return 0
 
 
-def run_keyed_pattern(texts, ckpt: Path, batch: int, max_seq_len: int) -> float:
+def run_keyed_pattern(texts, ckpt: Path, batch: int, max_seq_len: int, on_gpu: bool = True):
     """Beam's documented PyTorch pattern: tokenize each row to fixed-length tensors in a Map, then
     PytorchModelHandlerKeyedTensor batches the dicts (no length awareness)."""
     import apache_beam as beam
@@ -194,7 +230,7 @@ def run_keyed_pattern(texts, ckpt: Path, batch: int, max_seq_len: int) -> float:
     state = ckpt / "state_dict.pt"
     torch.save(transformers.BertForSequenceClassification.from_pretrained(str(ckpt)).state_dict(), state)
     handler = PytorchModelHandlerKeyedTensor(state_dict_path=str(state), model_class=Fp16Bert,
-                                             model_params={"config": config}, device="GPU",
+                                             model_params={"config": config}, device="GPU" if on_gpu else "CPU",
                                              min_batch_size=batch, max_batch_size=batch)
     tok = transformers.BertTokenizerFast(tokenizer_file=str(ckpt / "tokenizer.json"))
 

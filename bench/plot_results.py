@@ -28,6 +28,37 @@ def bar_chart(result: dict, title: str, out: Path) -> None:
     fig.suptitle(title, fontsize=9)
     for i, n in enumerate(names[::-1]):
         ax.text(rates[n], i, f" {rates[n]:,.0f}", va="center", fontsize=8)
+    steady = result.get("steady_sentences_per_s", {})
+    if steady:  # start-up excluded: drawn as an outline over the end-to-end bar
+        ys = [i for i, n in enumerate(names[::-1]) if n in steady]
+        ax.barh(ys, [steady[names[::-1][i]] for i in ys], fill=False, edgecolor="#C44E52", linestyle="--",
+                label="steady state (first to last row out)")
+        for i in ys:
+            ax.text(steady[names[::-1][i]], i - 0.3, f" steady {steady[names[::-1][i]]:,.0f}", fontsize=7,
+                    color="#C44E52")
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    print(f"wrote {out}")
+
+
+def latency_chart(result: dict, title: str, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["results"]
+    labels = [f"{r['rate_per_s']:,.0f} rows/s" for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    x = range(len(rows))
+    ax.bar([i - 0.2 for i in x], [r["p50_ms"] for r in rows], width=0.4, label="p50")
+    ax.bar([i + 0.2 for i in x], [r["p99_ms"] for r in rows], width=0.4, label="p99")
+    ax.set_xticks(list(x), labels)
+    ax.set_ylabel("ms from emission to classified row")
+    ax.legend()
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
@@ -37,12 +68,16 @@ def bar_chart(result: dict, title: str, out: Path) -> None:
 def main() -> int:
     charts = {
         "cpu-2core-batch256.json": "CPU, 2 cores: all-MiniLM-L6-v2 on 6,735 SST-2 phrases, Beam batch 256",
-        "gpu-h100-bert-base.json": "H100: BERT-base shape (random weights), 100k SST-2 phrases, Beam batch 256",
+        "gpu-h100-bert-base.json": "H100: BERT-base shape (random weights), 100k SST-2 phrases; baselines at Beam batch 256",
     }
     for name, title in charts.items():
         path = DOCS / name
         if path.is_file():
             bar_chart(json.loads(path.read_text()), title, path.with_suffix(".png"))
+    latency = DOCS / "gpu-h100-streaming-latency.json"
+    if latency.is_file():
+        latency_chart(json.loads(latency.read_text()), "H100, Prism streaming: ClassifyText per-row latency, "
+                      "BERT-base shape, max_batch_duration_secs=1", latency.with_suffix(".png"))
     return 0
 
 

@@ -82,3 +82,59 @@ def test_classifier_returns_input_order_whatever_the_grouping(default_artifact):
     alone = clf.logits(texts)[0]
     assert abs(whole - alone).max() < 1e-4
     assert [p.label for p in clf.classify(texts)][0] == "POSITIVE"
+
+
+def test_vectorised_padding_matches_each_encoding(tok):
+    texts = ["", "a", "plain short phrase", "émoji 🎉 and 中文 mixed", "word " * 100, "x " * 31, "x " * 30]
+    encodings = tok.encode(texts)
+    batch = tok.pad(encodings)
+    for i, e in enumerate(encodings):
+        k = len(e.ids)
+        assert batch.input_ids[i, :k].tolist() == e.ids
+        assert (batch.input_ids[i, k:] == tok.pad_token_id).all()
+        assert batch.attention_mask[i].tolist() == [1] * k + [0] * (batch.input_ids.shape[1] - k)
+        assert batch.token_type_ids[i, :k].tolist() == e.type_ids
+        assert bool(batch.truncated[i]) == bool(e.overflowing)
+    assert batch.truncated.tolist() == [False, False, False, False, True, True, False]
+
+
+class _RecordingSession:
+    """A backend with ``run_many`` that records what it was handed and when (real tokenizer)."""
+
+    name = "recording"
+    input_names = ["input_ids", "attention_mask", "token_type_ids"]
+    token_budget = 64
+    max_group_rows = 4
+
+    def __init__(self, events):
+        self.events = events
+
+    def run_many(self, feeds):
+        out = []
+        for f in feeds:
+            self.events.append(("launch", f["input_ids"].shape))
+            out.append(np.stack([f["attention_mask"].sum(1), -f["attention_mask"].sum(1)], 1).astype(np.float32))
+        return out
+
+    def close(self):
+        pass
+
+
+def test_pipelined_groups_cover_every_row_once_and_are_queued_chunk_by_chunk(default_artifact):
+    from beam_tensorrt.classifier import TextClassifier
+
+    events: list = []
+    clf = TextClassifier(default_artifact, _RecordingSession(events), 32)
+    original_encode = clf.tokenizer.encode
+    clf.tokenizer.encode = lambda texts: (events.append(("encode", len(texts))), original_encode(texts))[1]
+    texts = [("word " * n).strip() for n in (9, 1, 25, 3, 3, 14, 2, 40, 5, 7)]
+    logits, truncated, failures = clf.logits(texts)
+    # each row's fake logit is its token count: rows came back to their own positions
+    assert logits[:, 0].tolist() == [float(min(n + 2, 32)) for n in (9, 1, 25, 3, 3, 14, 2, 40, 5, 7)]
+    assert truncated.tolist() == [n + 2 > 32 for n in (9, 1, 25, 3, 3, 14, 2, 40, 5, 7)]
+    assert not failures
+    # chunks of max_group_rows are tokenized one at a time, interleaved with launches
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "encode" and kinds.count("encode") == 3 and kinds.index("launch") < kinds.index("encode", 1)
+    assert all(rows * seq <= 64 or rows == 1 for k, (rows, seq) in
+               ((k, v) for k, v in events if k == "launch"))

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import threading
-from typing import NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 
 from .artifact import ModelArtifact
 from .backends import BackendOptions, InferenceSession, open_session
-from .tokenization import TextTokenizer, plan_sub_batches
+from .tokenization import TextTokenizer, TokenBatch, plan_sub_batches
 
 # Padded tokens per backend call. Sorting a Beam batch by length and cutting it into groups of
 # this many padded tokens keeps padding small on short, ragged text (SST-2: 2-60 tokens).
 DEFAULT_TOKEN_BUDGET = 4096
+DEFAULT_MAX_ROWS = 256
 
 
 class ClassPrediction(NamedTuple):
@@ -43,13 +44,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 class TextClassifier:
     def __init__(self, artifact: ModelArtifact, session: InferenceSession, max_seq_len: int,
-                 token_budget: int | None = None, max_rows: int = 256):
+                 token_budget: int | None = None, max_rows: int | None = None):
         self.artifact = artifact
         self.labels = list(artifact.manifest.labels)
         self.session = session
         self.tokenizer = TextTokenizer(artifact.tokenizer_path, max_seq_len)
         self.token_budget = token_budget or getattr(session, "token_budget", DEFAULT_TOKEN_BUDGET)
-        self.max_rows = max_rows
+        self.max_rows = max_rows or getattr(session, "max_group_rows", DEFAULT_MAX_ROWS)
         # Rust tokenizers are thread-safe, but Beam may share one model across DoFn threads;
         # a backend that is not re-entrant declares it and we serialise its calls.
         self._lock = threading.Lock() if not getattr(session, "thread_safe", True) else None
@@ -71,27 +72,50 @@ class TextClassifier:
 
         Runs length-sorted groups of the batch. A group that runs out of memory is retried in
         halves; a row that fails alone is reported in the failures (its logits are NaN)."""
-        encodings = self.tokenizer.encode(texts)
-        lengths = [len(e.ids) for e in encodings]
-        groups = plan_sub_batches(lengths, self.token_budget, self.max_rows)
-        batches = [self.tokenizer.pad([encodings[i] for i in group]) for group in groups]
         out = np.full((len(texts), len(self.labels)), np.nan, dtype=np.float32)
         truncated = np.zeros(len(texts), dtype=bool)
         failures: dict[int, str] = {}
         run_many = getattr(self.session, "run_many", None)
-        if run_many is not None:  # overlaps host copies of one group with GPU work on another
+        if run_many is not None:
             try:
-                outputs = run_many([b.feeds(self.session.input_names) for b in batches])
-                for group, batch, logits in zip(groups, batches, outputs):
-                    out[group] = np.asarray(logits, dtype=np.float32)
-                    truncated[group] = batch.truncated
+                self._pipelined(texts, run_many, out, truncated)
                 return out, truncated, failures
             except Exception as e:
                 if not is_out_of_memory(e):
                     raise
+        encodings = self.tokenizer.encode(texts)
+        groups = plan_sub_batches([len(e) for e in encodings], self.token_budget, self.max_rows)
         for group in groups:
             self._run_or_split(list(group), encodings, out, truncated, failures)
         return out, truncated, failures
+
+    def token_groups(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, TokenBatch]]:
+        """(row indices, padded batch) groups of similar length, tokenized one chunk at a time.
+
+        Rows are ordered by character length (a free proxy for token count) and cut into chunks
+        of ``max_rows``; each chunk is tokenized only when the previous one has been handed out,
+        then cut into exact length groups within ``token_budget``."""
+        by_chars = np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
+        for start in range(0, len(texts), self.max_rows):
+            chunk = by_chars[start:start + self.max_rows]
+            encodings = self.tokenizer.encode([texts[i] for i in chunk])
+            for group in plan_sub_batches([len(e) for e in encodings], self.token_budget, self.max_rows):
+                yield chunk[group], self.tokenizer.pad([encodings[i] for i in group])
+
+    def _pipelined(self, texts: Sequence[str], run_many, out: np.ndarray, truncated: np.ndarray) -> None:
+        """``run_many`` queues each group on the device as the generator hands it over, so the
+        tokenization of chunk k+1 overlaps the device work on chunk k."""
+        placed: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def feeds():
+            for rows, batch in self.token_groups(texts):
+                placed.append((rows, batch.truncated))
+                yield batch.feeds(self.session.input_names)
+
+        results = run_many(feeds())
+        for (rows, cut), logits in zip(placed, results):
+            out[rows] = np.asarray(logits, dtype=np.float32)
+            truncated[rows] = cut
 
     def _run_or_split(self, rows: list[int], encodings, out, truncated, failures) -> None:
         batch = self.tokenizer.pad([encodings[i] for i in rows])
@@ -115,11 +139,13 @@ class TextClassifier:
         logits, truncated, failures = self.logits(texts)
         probs = softmax(np.nan_to_num(logits))
         best = probs.argmax(axis=1)
-        return [
-            RowFailure(failures[i]) if i in failures else
-            ClassPrediction(self.labels[b], float(p[b]), [float(x) for x in p], bool(t))
-            for i, (b, p, t) in enumerate(zip(best, probs, truncated))
-        ]
+        labels = self.labels
+        # Whole-array conversions to Python objects, then one tuple per row.
+        rows = zip(best.tolist(), probs.max(axis=1).tolist(), probs.tolist(), truncated.tolist())
+        predictions: list[ClassPrediction | RowFailure] = [ClassPrediction(labels[b], p, ps, t) for b, p, ps, t in rows]
+        for i, reason in failures.items():
+            predictions[i] = RowFailure(reason)
+        return predictions
 
     def close(self) -> None:
         self.session.close()

@@ -1,6 +1,7 @@
 """Batched tokenization with the fast (Rust) tokenizer from a model's ``tokenizer.json``."""
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -65,19 +66,23 @@ class TextTokenizer:
     def pad(self, encodings: Sequence) -> TokenBatch:
         """Pad encodings to their longest, rounded up to a multiple of 8."""
         n = len(encodings)
-        longest = max((len(e.ids) for e in encodings), default=1)
+        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=n)
+        longest = int(lengths.max()) if n else 1
         width = min(round_up(longest), round_up(self.max_seq_len))
+        # One scatter per array instead of a Python loop per row: row-major order of the mask's
+        # True cells is exactly the order of the concatenated token lists.
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        total = int(lengths.sum())
         ids = np.full((n, width), self.pad_token_id, dtype=np.int64)
-        mask = np.zeros((n, width), dtype=np.int64)
+        ids[mask] = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=total)
         types = np.zeros((n, width), dtype=np.int64)
+        types[mask] = np.fromiter(itertools.chain.from_iterable(e.type_ids for e in encodings), dtype=np.int64,
+                                  count=total)
         truncated = np.zeros(n, dtype=bool)
-        for i, enc in enumerate(encodings):
-            k = len(enc.ids)
-            ids[i, :k] = enc.ids
-            mask[i, :k] = 1
-            types[i, :k] = enc.type_ids
-            truncated[i] = bool(enc.overflowing)
-        return TokenBatch(ids, mask, types, truncated)
+        # Only a row that reached max_seq_len can have been cut; ask the tokenizer about those alone.
+        for i in np.flatnonzero(lengths >= self.max_seq_len):
+            truncated[i] = bool(encodings[i].overflowing)
+        return TokenBatch(ids, mask.astype(np.int64), types, truncated)
 
     def __call__(self, texts: Sequence[str]) -> TokenBatch:
         return self.pad(self.encode(texts))

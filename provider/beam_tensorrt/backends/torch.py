@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 
 # Row counts are padded up to one of these so a handful of CUDA graphs cover every batch.
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+# A shape gets a CUDA graph once it has run this many times eagerly: a capture costs about as much
+# as a few eager runs, and a bounded run over ragged text meets many shapes only once or twice.
+GRAPH_AFTER = 2
+# Rows per group on the GPU: measured on an H100 with BERT-base over SST-2 (bench/NOTES.md), 128-row
+# groups of similar length beat 256 (more padding) and 64 (GEMMs too small to fill the GPU).
+GPU_GROUP_ROWS = 128
 
 
 def torch_spec(artifact: ModelArtifact) -> dict[str, Any]:
@@ -121,7 +127,7 @@ def build_module(config: dict, weights: Mapping[str, np.ndarray], head, normaliz
 
 class TorchSession:
     name = "torch"
-    thread_safe = False  # CUDA graphs and their static buffers are shared: serialise calls
+    thread_safe = True  # calls are serialised inside (graphs and their static buffers are shared)
 
     def __init__(self, artifact: ModelArtifact, options: BackendOptions = BackendOptions()):
         import torch
@@ -140,31 +146,65 @@ class TorchSession:
         self.module = build_module(config, weights, head).to(self.device, self.dtype)
         self.input_names = ["input_ids", "attention_mask", "token_type_ids"]
         self.use_graphs = self.on_gpu and options.cuda_graphs
+        self.graph_after = GRAPH_AFTER
         self._graphs: dict[tuple[int, int], tuple[Any, dict, Any]] = {}
+        self._seen: dict[tuple[int, int], int] = {}
+        # One memory pool for every graph: calls are serialised, so graphs never run at once and
+        # can share their scratch memory (a private pool per graph would multiply it).
+        self._pool = torch.cuda.graph_pool_handle() if self.use_graphs else None
         self._lock = threading.Lock()
         self.token_budget = 65536 if self.on_gpu else 512
+        self.max_group_rows = GPU_GROUP_ROWS if self.on_gpu else 256
         log.info("torch session on %s (%s, CUDA graphs %s)", self.device, self.dtype, "on" if self.use_graphs else "off")
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.run_many([feeds])[0]
+
+    def run_many(self, feeds_list: Iterable[Mapping[str, np.ndarray]]) -> list[np.ndarray]:
+        """Logits for each group. Every group is queued on the GPU before any result is read, so
+        the host prepares group k+1 (``feeds_list`` may be a generator that tokenizes it) while
+        the GPU computes group k; one sync at the end."""
+        torch = self._torch
+        with self._lock, torch.inference_mode():
+            pending = [self._launch(feeds) for feeds in feeds_list]
+            if not pending:
+                return []
+            sizes = [int(p.shape[0]) for p in pending]
+            if not self.on_gpu:
+                return [p.numpy() for p in pending]
+            host = torch.cat(pending).to("cpu", non_blocking=True)
+            done = torch.cuda.Event()
+            done.record()
+            done.synchronize()  # this stream only; releases the GIL while it waits
+        logits = host.numpy()
+        bounds = np.cumsum([0] + sizes)
+        return [logits[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def _launch(self, feeds: Mapping[str, np.ndarray]):
+        """Queue one group; returns its (device) logits without waiting for them."""
+        rows, seq = feeds["input_ids"].shape
+        bucket = next((b for b in ROW_BUCKETS if b >= rows), rows)
+        key = (bucket, seq)
+        if self.use_graphs and key not in self._graphs:
+            self._seen[key] = self._seen.get(key, 0) + 1
+        if not self.use_graphs or (key not in self._graphs and self._seen[key] <= self.graph_after):
+            # Eager on the exact shape: a shape seen once or twice is not worth a capture.
+            return self.module(*self._tensors(feeds))
+        padded = {n: np.zeros((bucket, seq), np.int64) for n in self.input_names}
+        for n in self.input_names:
+            padded[n][:rows] = feeds[n]
+        padded["attention_mask"][rows:, 0] = 1  # padding rows attend to one token: no NaNs
+        graph, static_in, static_out = self._graph_for(bucket, seq)
+        for n, src in zip(self.input_names, self._tensors(padded)):
+            static_in[n].copy_(src, non_blocking=True)
+        graph.replay()
+        # A copy, queued behind the replay: the next replay (of any graph in the shared pool)
+        # may overwrite static_out.
+        return static_out[:rows].clone()
 
     def _tensors(self, feeds: Mapping[str, np.ndarray]) -> list:
         return [self._torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self.device, non_blocking=True)
                 for n in self.input_names]
-
-    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
-        torch = self._torch
-        rows, seq = feeds["input_ids"].shape
-        with torch.inference_mode():
-            if not self.use_graphs:
-                return self.module(*self._tensors(feeds)).cpu().numpy()
-            bucket = next((b for b in ROW_BUCKETS if b >= rows), rows)
-            padded = {n: np.zeros((bucket, seq), np.int64) for n in self.input_names}
-            for n in self.input_names:
-                padded[n][:rows] = feeds[n]
-            padded["attention_mask"][rows:, 0] = 1  # padding rows attend to one token: no NaNs
-            graph, static_in, static_out = self._graph_for(bucket, seq)
-            for n, src in zip(self.input_names, self._tensors(padded)):
-                static_in[n].copy_(src, non_blocking=True)
-            graph.replay()
-            return static_out[:rows].cpu().numpy()
 
     def _graph_for(self, rows: int, seq: int):
         torch = self._torch
@@ -179,7 +219,7 @@ class TorchSession:
                     self.module(*(static_in[n] for n in self.input_names))
             torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            with torch.cuda.graph(graph, pool=self._pool):
                 static_out = self.module(*(static_in[n] for n in self.input_names))
             self._graphs[key] = (graph, static_in, static_out)
             log.info("captured CUDA graph for batch %d x %d tokens", rows, seq)

@@ -1,0 +1,105 @@
+"""One timed Beam pipeline: text files -> transform -> a counting step; shared by the benchmarks.
+
+The source is what production pipelines read: text files (sharded, so several workers can read at
+once), not a ``beam.Create`` whose rows are pickled into the pipeline. Besides the wall time the
+run reports, from Beam's own metrics, where it went: model loading, time inside RunInference's
+``run_inference`` calls, and when the first and the last row came out.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+
+@dataclass
+class PipelineTiming:
+    rows: int
+    seconds: float  # p.run() to finish: pipeline submission, model load, every row
+    first_row_s: Optional[float] = None  # from p.run() to the first row out
+    last_row_s: Optional[float] = None
+    load_model_s: Optional[float] = None  # summed over the processes that loaded a model
+    inference_s: Optional[float] = None  # summed time inside run_inference (tokenize + backend)
+    batches: Optional[int] = None
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+    @property
+    def steady_rate(self) -> Optional[float]:
+        """Rows per second between the first and the last row out (start-up excluded)."""
+        if self.first_row_s is None or self.last_row_s is None or self.last_row_s <= self.first_row_s:
+            return None
+        return self.rows / (self.last_row_s - self.first_row_s)
+
+    def summary(self) -> str:
+        parts = [f"{self.rows} rows in {self.seconds:.2f} s = {self.rate:.0f}/s"]
+        if self.first_row_s is not None:
+            parts.append(f"first row out at {self.first_row_s:.2f} s, last at {self.last_row_s:.2f} s")
+        if self.steady_rate:
+            parts.append(f"steady {self.steady_rate:.0f}/s")
+        if self.load_model_s is not None:
+            parts.append(f"model load {self.load_model_s:.2f} s")
+        if self.inference_s is not None:
+            parts.append(f"in run_inference {self.inference_s:.2f} s over {self.batches} batches")
+        return "; ".join(parts)
+
+
+def write_shards(texts: Sequence[str], folder: Path, shards: int) -> str:
+    """Texts one per line in ``shards`` files; returns the glob that reads them all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    per = -(-len(texts) // shards)
+    for i in range(shards):
+        chunk = texts[i * per:(i + 1) * per]
+        (folder / f"texts-{i:05d}.txt").write_text("".join(t.replace("\n", " ") + "\n" for t in chunk),
+                                                   encoding="utf-8")
+    return str(folder / "texts-*.txt")
+
+
+def timed_pipeline(texts: Sequence[str], transform_factory: Callable[[], object],
+                   pipeline_args: Sequence[str] = (), shards: int = 16,
+                   metrics_namespace: str = "") -> PipelineTiming:
+    """Run ``ReadFromText(shards of texts) | transform`` on the FnApiRunner and time it.
+
+    Checks that every row came out. ``metrics_namespace``: the ModelHandler's metrics namespace
+    (RunInference prefixes nothing when one RunInference is in the pipeline)."""
+    import apache_beam as beam
+    from apache_beam.metrics import Metrics
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pattern = write_shards(texts, Path(tmp), shards)
+        p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner", *pipeline_args]))
+
+        def count(_):
+            Metrics.counter("bench", "rows_out").inc()
+            Metrics.distribution("bench", "out_ms").update(int(time.time() * 1000))  # wall clock: any process
+
+        _ = p | beam.io.ReadFromText(pattern) | transform_factory() | beam.Map(count)
+        start = time.perf_counter()
+        t0 = time.time()
+        result = p.run()
+        result.wait_until_finish()
+        seconds = time.perf_counter() - start
+    metrics = result.metrics()
+    counted = metrics.query(MetricsFilter().with_name("rows_out"))["counters"]
+    assert counted and counted[0].committed == len(texts), (counted, len(texts))
+    timing = PipelineTiming(len(texts), seconds)
+    out = metrics.query(MetricsFilter().with_name("out_ms"))["distributions"]
+    if out:
+        d = out[0].committed
+        timing.first_row_s, timing.last_row_s = d.min / 1000 - t0, d.max / 1000 - t0
+    if metrics_namespace:
+        dists = {r.key.metric.name: r.committed for r in
+                 metrics.query(MetricsFilter().with_namespace(metrics_namespace))["distributions"]}
+        load = dists.get("load_model_latency_milli_secs")
+        infer = dists.get("inference_batch_latency_micro_secs")
+        if load is not None:
+            timing.load_model_s = load.sum / 1000
+        if infer is not None:
+            timing.inference_s, timing.batches = infer.sum / 1e6, infer.count
+    return timing

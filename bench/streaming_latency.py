@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Per-row latency of ClassifyText in a streaming pipeline, with ``max_batch_duration_secs``.
+
+A ``PeriodicImpulse`` fires every ``--tick-ms`` on the wall clock; each tick emits
+``rate * tick`` SST-2 phrases stamped with the time they were emitted. ClassifyText batches them
+with Beam's stateful, length-bucketed batching (``max_batch_duration_secs``), and the last step
+records, for every row, the time from emission to coming out classified. The runner is Prism
+(Beam's portable runner, streaming, real processing time) with the Python SDK worker in this
+process (LOOPBACK), which is also what lets the last step append latencies to a local file.
+
+    python bench/streaming_latency.py --prism PATH --data DIR [--model M] [--backend B]
+        [--rates 200,1000,5000] [--seconds 20] [--max-batch-size 256] [--json OUT]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def read_texts(data: Path) -> list[str]:
+    with open(data / "dev.tsv", newline="", encoding="utf-8") as f:
+        return [r["sentence"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+
+
+def run_rate(args, texts: list[str], rate: int) -> dict:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.transforms.periodicsequence import PeriodicImpulse
+
+    from beam_tensorrt import ClassifyText
+
+    from apache_beam.typehints.row_type import RowTypeConstraint
+
+    tick_ms = args.tick_ms
+    per_tick = max(1, round(rate * tick_ms / 1000))
+    row_type = RowTypeConstraint.from_fields([("seq", int), ("text", str), ("emitted", float)])
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp) / "latency.txt"
+
+        class EmitRows(beam.DoFn):
+            def process(self, tick):
+                i = round(tick * 1000 / tick_ms) * per_tick
+                now = time.time()
+                for k in range(per_tick):
+                    yield beam.Row(seq=i + k, text=texts[(i + k) % len(texts)], emitted=now)
+
+        class RecordLatency(beam.DoFn):
+            def start_bundle(self):
+                self._lines = []
+
+            def process(self, row):
+                self._lines.append(f"{row.seq} {time.time() - row.emitted:.6f}\n")
+
+            def finish_bundle(self):
+                with open(log_path, "a") as f:
+                    f.write("".join(self._lines))
+
+        options = PipelineOptions([
+            "--runner=PrismRunner", f"--prism_location={args.prism}", "--environment_type=LOOPBACK",
+            "--streaming"])
+        start = time.time() + args.warmup
+        p = beam.Pipeline(options=options)
+        _ = (p
+             | PeriodicImpulse(start_timestamp=start, stop_timestamp=start + args.seconds,
+                               fire_interval=args.tick_ms / 1000)
+             | beam.ParDo(EmitRows()).with_output_types(row_type)
+             | ClassifyText(model=args.model, backend=args.backend, max_batch_size=args.max_batch_size,
+                            max_batch_duration_secs=args.max_batch_duration_secs)
+             | beam.ParDo(RecordLatency()))
+        p.run().wait_until_finish()
+        first: dict[int, float] = {}
+        lines = log_path.read_text().splitlines()
+        for line in lines:  # a row seen twice (a retried bundle) counts once, with its first latency
+            seq, seconds = line.split()
+            first.setdefault(int(seq), float(seconds))
+        lat = np.array(list(first.values())) * 1000
+    return {"rate_per_s": per_tick * 1000 / args.tick_ms, "rows": int(lat.size), "repeated": len(lines) - len(first),
+            "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
+            "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(lat.max())}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prism", required=True, help="path of a Prism binary")
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--model", default="sentiment-minilm")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--rates", default="200,1000,5000", help="rows per second, comma-separated")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--warmup", type=float, default=5.0, help="seconds before the first tick (model load)")
+    ap.add_argument("--tick-ms", type=int, default=10)
+    ap.add_argument("--max-batch-size", type=int, default=256)
+    ap.add_argument("--max-batch-duration-secs", type=int, default=1)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    texts = read_texts(args.data)
+    results = [run_rate(args, texts, int(r)) for r in args.rates.split(",")]
+    print(f"\nClassifyText streaming latency (Prism, LOOPBACK), model {args.model}, backend {args.backend}, "
+          f"max_batch_size {args.max_batch_size}, max_batch_duration_secs {args.max_batch_duration_secs}\n")
+    print(f"| {'offered rows/s':>14} | {'rows':>7} | {'repeated':>8} | {'p50 ms':>8} | {'p90 ms':>8} | {'p99 ms':>8} | {'max ms':>8} |")
+    print(f"|{'-' * 16}|{'-' * 9}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
+    for r in results:
+        print(f"| {r['rate_per_s']:14.0f} | {r['rows']:7d} | {r['repeated']:8d} | {r['p50_ms']:8.1f} | {r['p90_ms']:8.1f} | "
+              f"{r['p99_ms']:8.1f} | {r['max_ms']:8.1f} |")
+    if args.json:
+        args.json.write_text(json.dumps({"model": args.model, "backend": args.backend, "runner": "Prism LOOPBACK",
+                                         "max_batch_size": args.max_batch_size,
+                                         "max_batch_duration_secs": args.max_batch_duration_secs,
+                                         "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
