@@ -13,7 +13,6 @@ batches, which bound what the pipeline can reach.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -22,14 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-
-def read_texts(path: Path, rows: int) -> list[str]:
-    with open(path, newline="", encoding="utf-8") as f:
-        texts = [r["sentence"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
-    reps = -(-rows // len(texts))
-    return (texts * reps)[:rows]
 
 
 def timed(fn) -> float:
@@ -64,24 +55,10 @@ def bench_backend(texts, artifact, batch, grouped: bool):
 
 
 def run_pipeline(texts, transform_factory, pipeline_args=()) -> float:
-    """Seconds to run ``texts | transform`` in Beam (FnApiRunner) to completion; checks every row came out."""
-    import apache_beam as beam
-    from apache_beam.metrics import Metrics
-    from apache_beam.metrics.metric import MetricsFilter
-    from apache_beam.options.pipeline_options import PipelineOptions
+    """Seconds to run the texts through ``transform`` in Beam (FnApiRunner); checks every row came out."""
+    from pipeline_timing import timed_pipeline
 
-    p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner", *pipeline_args]))
-    rows = Metrics.counter("bench", "rows_out")
-    # With several workers the Create must be reshuffled, or one bundle holds every row.
-    _ = (p | beam.Create(texts, reshuffle=bool(pipeline_args)) | transform_factory()
-           | beam.Map(lambda _: rows.inc()))
-    start = time.perf_counter()
-    result = p.run()
-    result.wait_until_finish()
-    seconds = time.perf_counter() - start
-    counted = result.metrics().query(MetricsFilter().with_name("rows_out"))["counters"]
-    assert counted and counted[0].committed == len(texts), counted
-    return seconds
+    return timed_pipeline(texts, transform_factory, pipeline_args).seconds
 
 
 def classify_text(batch):
@@ -152,9 +129,12 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="write results here")
     args = ap.parse_args()
 
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pipeline_timing import read_sst2
+
     from beam_tensorrt.models import resolve_model
 
-    texts = read_texts(args.data / "dev.tsv", args.rows)
+    texts = read_sst2(args.data, args.rows)
     artifact = resolve_model("sentiment-minilm")
     n, b = len(texts), args.batch_size
     results = {}

@@ -3,7 +3,6 @@
 import argparse, json, os, sys, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
-import numpy as np
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--artifact", type=Path, required=True)
@@ -14,16 +13,16 @@ ap.add_argument("--variants", default="")
 args = ap.parse_args()
 
 import torch
-from gpu_throughput import read_texts, flops
+from gpu_throughput import flops
 from beam_tensorrt import ClassifyText
 from beam_tensorrt.artifact import ModelArtifact
 from beam_tensorrt.backends.base import BackendOptions
 from beam_tensorrt.backends import torch as tb
 from beam_tensorrt.backends.torch import TorchSession
 from beam_tensorrt.tokenization import TextTokenizer, plan_sub_batches
-from pipeline_timing import timed_pipeline
+from pipeline_timing import read_sst2, timed_pipeline
 
-texts = read_texts(args.data, args.rows)
+texts = read_sst2(args.data, args.rows)
 n = len(texts)
 artifact = ModelArtifact.load(args.artifact)
 cfg = json.loads((args.artifact / "encoder" / "config.json").read_text())

@@ -19,7 +19,6 @@ bench/random_bert.py. Data: SST-2 dev phrases repeated to --rows. Rows, in order
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -27,13 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-
-def read_texts(data: Path, rows: int) -> list[str]:
-    with open(data / "dev.tsv", newline="", encoding="utf-8") as f:
-        texts = [r["sentence"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
-    return (texts * (-(-rows // len(texts))))[:rows]
 
 
 def flops(rows: int, seq: int, hidden: int, layers: int) -> float:
@@ -46,7 +38,7 @@ def flops(rows: int, seq: int, hidden: int, layers: int) -> float:
 PIPELINE_ARGS: list[str] = []
 
 
-def run_pipeline(texts, transform, extra_args=(), namespace="") -> "PipelineTiming":
+def run_pipeline(texts, transform, extra_args=(), namespace=""):
     from pipeline_timing import timed_pipeline
 
     return timed_pipeline(texts, lambda: transform, [*PIPELINE_ARGS, *extra_args], metrics_namespace=namespace)
@@ -92,6 +84,8 @@ def main() -> int:
 
     import torch
 
+    from pipeline_timing import read_sst2
+
     from beam_tensorrt import ClassifyText
     from beam_tensorrt.artifact import ModelArtifact
     from beam_tensorrt.backends.base import BackendOptions
@@ -99,7 +93,7 @@ def main() -> int:
     from beam_tensorrt.classifier import TextClassifier
 
     PIPELINE_ARGS.extend(args.pipeline_arg)
-    texts = read_texts(args.data, args.rows)
+    texts = read_sst2(args.data, args.rows)
     n, b, big = len(texts), args.batch_size, args.large_batch_size
     artifact = ModelArtifact.load(args.artifact)
     cfg = json.loads((args.artifact / "encoder" / "config.json").read_text())

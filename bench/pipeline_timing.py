@@ -7,6 +7,7 @@ run reports, from Beam's own metrics, where it went: model loading, time inside 
 """
 from __future__ import annotations
 
+import csv
 import tempfile
 import time
 from dataclasses import dataclass
@@ -46,6 +47,15 @@ class PipelineTiming:
         if self.inference_s is not None:
             parts.append(f"in run_inference {self.inference_s:.2f} s over {self.batches} batches")
         return "; ".join(parts)
+
+
+def read_sst2(data: Path, rows: Optional[int] = None) -> list[str]:
+    """The phrases of ``data/dev.tsv`` (SST-2), repeated or cut to ``rows`` when given."""
+    with open(Path(data) / "dev.tsv", newline="", encoding="utf-8") as f:
+        texts = [r["sentence"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+    if rows is None:
+        return texts
+    return (texts * (-(-rows // len(texts))))[:rows]
 
 
 def write_shards(texts: Sequence[str], folder: Path, shards: int) -> str:

@@ -14,7 +14,6 @@ process (LOOPBACK), which is also what lets the last step append latencies to a 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
@@ -22,11 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def read_texts(data: Path) -> list[str]:
-    with open(data / "dev.tsv", newline="", encoding="utf-8") as f:
-        return [r["sentence"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
 
 
 def run_rate(args, texts: list[str], rate: int) -> dict:
@@ -100,7 +94,10 @@ def main() -> int:
     ap.add_argument("--max-batch-duration-secs", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    texts = read_texts(args.data)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pipeline_timing import read_sst2
+
+    texts = read_sst2(args.data)
     results = [run_rate(args, texts, int(r)) for r in args.rates.split(",")]
     print(f"\nClassifyText streaming latency (Prism, LOOPBACK), model {args.model}, backend {args.backend}, "
           f"max_batch_size {args.max_batch_size}, max_batch_duration_secs {args.max_batch_duration_secs}\n")
