@@ -21,6 +21,8 @@ class InvalidRowError(ValueError):
 
 
 def _fields_of(element: Any, text_field: str) -> dict[str, Any]:
+    if type(element) is str:  # first: lines from a text source are the common case
+        return {text_field: element}
     if isinstance(element, beam.Row) or (isinstance(element, tuple) and hasattr(element, "_asdict")):
         # beam.Row, or the NamedTuple a schema'd row is decoded to
         return dict(element._asdict())
@@ -79,11 +81,14 @@ class _SplitByValidity(beam.DoFn):
         self._output_names = output_names
         self._fail_fast = fail_fast
 
+    def setup(self):
+        self._outputs = frozenset(self._output_names)
+
     def process(self, element):
         try:
             fields = _fields_of(element, self._text_field)
-            clash = [n for n in self._output_names if n in fields]
-            if clash:
+            if not self._outputs.isdisjoint(fields):
+                clash = [n for n in self._output_names if n in fields]
                 raise InvalidRowError(f"input already has field(s) {clash} that ClassifyText would write; "
                                       "rename them with label_field/score_field/...")
             text = check_text(fields, self._text_field)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Does Beam's stateful batching deliver every row exactly once on Prism? (No beam_tensorrt code.)
+
+The pipeline is Beam alone: ``PeriodicImpulse`` (``--rate`` rows a second for ``--seconds``) ->
+``BatchElements(max_batch_duration_secs=1)``, the stateful batching RunInference uses in streaming
+-> a step that spends ``--slow`` seconds on each batch (standing in for model inference) -> a step
+that appends every row's sequence number to a file. Each trial prints how many distinct rows came
+out, how many came out more than once and which are missing. ClassifyText showed rows lost and
+repeated under Prism streaming (bench/NOTES.md); this isolates whether Beam and Prism do it alone.
+
+    python bench/prism_batching_check.py --prism PATH [--trials 5] [--slow 0,0.2] [--rate 100] [--seconds 5]
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import tempfile
+import time
+from pathlib import Path
+
+
+def trial(prism: str, rate: int, seconds: float, slow: float, buckets: bool) -> dict:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.transforms.periodicsequence import PeriodicImpulse
+
+    interval = 1.0 / rate
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "seq.txt"
+
+        class Record(beam.DoFn):
+            def process(self, seq):
+                with open(out, "a") as f:
+                    f.write(f"{seq}\n")
+
+        def spend(batch):
+            time.sleep(slow)
+            return [seq for seq, _ in batch]
+
+        bucketing = dict(length_fn=lambda e: len(e[1]), bucket_boundaries=[32, 64, 128, 256]) if buckets else {}
+        p = beam.Pipeline(options=PipelineOptions([
+            "--runner=PrismRunner", f"--prism_location={prism}", "--environment_type=LOOPBACK", "--streaming"]))
+        start = time.time() + 3  # after the pipeline has started
+        _ = (p
+             | PeriodicImpulse(start_timestamp=start, stop_timestamp=start + seconds, fire_interval=interval)
+             | "Number" >> beam.Map(lambda t: (round((t - start) * rate), "x" * (round(t * rate) % 300)))
+             | beam.BatchElements(min_batch_size=1, max_batch_size=256, max_batch_duration_secs=1, **bucketing)
+             | "Slow" >> beam.FlatMap(spend)
+             | beam.ParDo(Record()))
+        p.run().wait_until_finish()
+        seen = collections.Counter(int(line) for line in out.read_text().split())
+    expected = round(seconds * rate)
+    return {"expected": expected, "distinct": len(seen), "repeated": sum(n - 1 for n in seen.values()),
+            "missing": sorted(set(range(expected)) - set(seen))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prism", required=True, help="path of a Prism binary (e.g. from beam-tensorrt's cache)")
+    ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--slow", default="0,0.2", help="seconds the step after batching spends per batch, comma list")
+    ap.add_argument("--rate", type=int, default=100)
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--buckets", action="store_true", help="length-bucketed batching (batch_length_fn)")
+    args = ap.parse_args()
+    print(f"{'slow s/batch':>12} {'trial':>5} {'expected':>8} {'distinct':>8} {'repeated':>8}  missing")
+    totals = {}
+    for slow in (float(s) for s in args.slow.split(",")):
+        bad = 0
+        for i in range(args.trials):
+            r = trial(args.prism, args.rate, args.seconds, slow, args.buckets)
+            gap = r["missing"]
+            shown = f"{len(gap)} ({gap[0]}..{gap[-1]})" if gap else "0"
+            print(f"{slow:12.2f} {i + 1:5d} {r['expected']:8d} {r['distinct']:8d} {r['repeated']:8d}  {shown}", flush=True)
+            bad += bool(gap or r["repeated"])
+        totals[slow] = bad
+    print("trials with a row lost or repeated: " +
+          ", ".join(f"{bad}/{args.trials} at {slow:g} s a batch" for slow, bad in totals.items()))
+
+
+if __name__ == "__main__":
+    main()
