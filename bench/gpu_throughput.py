@@ -75,6 +75,8 @@ def main() -> int:
     ap.add_argument("--max-seq-len", type=int, default=128)
     ap.add_argument("--long-rows", type=int, default=0,
                     help="also run ClassifyText (large batch, 1 process and the most processes) on this many rows")
+    ap.add_argument("--threads", default="",
+                    help="with --long-rows: also run one SDK process with these many bundle threads (multi_threading)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--hf-fraction", type=int, default=20, help="time the HF pipeline handler on rows/N")
@@ -163,6 +165,14 @@ def main() -> int:
             extra = [] if workers == 1 else ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
             t = run_pipeline(long_texts, classify(big), extra, namespace=ns)
             label = f"ClassifyText, Beam batch {big}, {workers} process{'es' if workers > 1 else ''}, {len(long_texts) // 1000}k rows"
+            rows[label] = t.__dict__ | {"steady": t.steady_rate}
+            print(f"{label}: {t.summary()}; to the last row out {t.rows / t.last_row_s:.0f}/s", flush=True)
+        for threads in [int(w) for w in args.threads.split(",") if w]:
+            # One process, several bundles at once: Beam's per-row Python of one bundle can run while
+            # another waits on the tokenizer (Rust) or the GPU, both outside the GIL.
+            t = run_pipeline(long_texts, classify(big), ["--direct_running_mode=multi_threading",
+                                                         f"--direct_num_workers={threads}"], namespace=ns)
+            label = f"ClassifyText, Beam batch {big}, 1 process {threads} threads, {len(long_texts) // 1000}k rows"
             rows[label] = t.__dict__ | {"steady": t.steady_rate}
             print(f"{label}: {t.summary()}; to the last row out {t.rows / t.last_row_s:.0f}/s", flush=True)
 

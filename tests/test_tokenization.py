@@ -98,6 +98,25 @@ def test_vectorised_padding_matches_each_encoding(tok):
     assert batch.truncated.tolist() == [False, False, False, False, True, True, False]
 
 
+def test_type_ids_are_read_when_the_template_gives_nonzero_ones(default_artifact, tmp_path):
+    import json
+
+    spec = json.loads(default_artifact.tokenizer_path.read_text(encoding="utf-8"))
+    single = spec["post_processor"]["single"]
+    for piece in single:  # [CLS]:0 $A:1 [SEP]:1
+        kind = next(iter(piece))
+        if kind == "Sequence" or piece[kind]["id"] == "[SEP]":
+            piece[kind]["type_id"] = 1
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    tok = TextTokenizer(path, max_seq_len=32)
+    batch = tok(["a plain phrase", "x"])
+    n = int(batch.lengths[0])
+    assert batch.token_type_ids[0, :n].tolist() == [0] + [1] * (n - 1)
+    assert batch.token_type_ids[0, n:].tolist() == [0] * (batch.input_ids.shape[1] - n)
+    assert batch.token_type_ids[1, :3].tolist() == [0, 1, 1]
+
+
 class _RecordingSession:
     """A backend with ``run_many`` that records what it was handed and when (real tokenizer)."""
 

@@ -51,6 +51,11 @@ class TextTokenizer:
         if pad_token_id is None:
             pad_token_id = self._find_pad_id()
         self.pad_token_id = int(pad_token_id)
+        # Without offsets (which nothing here reads) the Rust side does less work per row.
+        self._encode_batch = getattr(self._tok, "encode_batch_fast", None) or self._tok.encode_batch
+        # A single sentence's type ids come from the post-processor's template, not from the text:
+        # when that template gives 0 everywhere (BERT, RoBERTa), skip reading them row by row.
+        self._types_all_zero = not any(self._tok.encode("probe sentence", add_special_tokens=True).type_ids)
 
     def _find_pad_id(self) -> int:
         for token in ("[PAD]", "<pad>", "<PAD>"):
@@ -61,7 +66,7 @@ class TextTokenizer:
 
     def encode(self, texts: Sequence[str]) -> list:
         """Unpadded encodings (one Rust call for the whole list)."""
-        return self._tok.encode_batch(list(texts), add_special_tokens=True)
+        return self._encode_batch(list(texts), add_special_tokens=True)
 
     def pad(self, encodings: Sequence) -> TokenBatch:
         """Pad encodings to their longest, rounded up to a multiple of 8."""
@@ -76,8 +81,9 @@ class TextTokenizer:
         ids = np.full((n, width), self.pad_token_id, dtype=np.int64)
         ids[mask] = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=total)
         types = np.zeros((n, width), dtype=np.int64)
-        types[mask] = np.fromiter(itertools.chain.from_iterable(e.type_ids for e in encodings), dtype=np.int64,
-                                  count=total)
+        if not self._types_all_zero:
+            types[mask] = np.fromiter(itertools.chain.from_iterable(e.type_ids for e in encodings), dtype=np.int64,
+                                      count=total)
         truncated = np.zeros(n, dtype=bool)
         # Only a row that reached max_seq_len can have been cut; ask the tokenizer about those alone.
         for i in np.flatnonzero(lengths >= self.max_seq_len):
