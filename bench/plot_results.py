@@ -68,7 +68,7 @@ def latency_chart(result: dict, title: str, out: Path) -> None:
 def main() -> int:
     charts = {
         "cpu-2core-batch256.json": "CPU, 2 cores: all-MiniLM-L6-v2 on 6,735 SST-2 phrases, Beam batch 256",
-        "gpu-h100-bert-base.json": "H100: BERT-base shape (random weights), 100k SST-2 phrases; baselines at Beam batch 256",
+        "gpu-h100-bert-base.json": "H100: BERT-base shape (random weights), 100k SST-2 phrases (and 1M where marked); baselines at Beam batch 256",
     }
     for name, title in charts.items():
         path = DOCS / name
