@@ -145,36 +145,32 @@ def main() -> int:
         return ClassifyText(model=str(args.artifact), backend="torch", min_batch_size=batch, max_batch_size=batch,
                             max_seq_len=args.max_seq_len)
 
-    e2e = {}
-    for batch in (b, big):
-        t = run_pipeline(texts, classify(batch), namespace=ns)
-        e2e[batch] = t
-        rows[f"ClassifyText, Beam batch {batch}, 1 process"] = t.__dict__ | {"steady": t.steady_rate}
-        print(f"ClassifyText batch {batch}: {t.summary()}", flush=True)
-    for workers in [int(w) for w in args.workers.split(",") if w]:
-        t = run_pipeline(texts, classify(big), ["--direct_running_mode=multi_processing",
-                                                f"--direct_num_workers={workers}"], namespace=ns)
-        rows[f"ClassifyText, Beam batch {big}, {workers} processes"] = t.__dict__ | {"steady": t.steady_rate}
-        print(f"ClassifyText batch {big}, {workers} processes: {t.summary()}", flush=True)
+    def timed(label, texts_in, batch, mode=None, workers=1):
+        """Run ClassifyText once, record it under ``label`` and print it."""
+        extra = [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"] if mode else []
+        t = run_pipeline(texts_in, classify(batch), extra, namespace=ns)
+        rows[label] = t.__dict__ | {"steady": t.steady_rate}
+        print(f"{label}: {t.summary()}; to the last row out {t.rows / t.last_row_s:.0f}/s", flush=True)
+        return t
+
+    worker_counts = [int(w) for w in args.workers.split(",") if w]
+    e2e = {batch: timed(f"ClassifyText, Beam batch {batch}, 1 process", texts, batch) for batch in (b, big)}
+    for workers in worker_counts:
+        timed(f"ClassifyText, Beam batch {big}, {workers} processes", texts, big, "multi_processing", workers)
     if args.long_rows:
         # Start-up (process start, imports, model load) is paid once per process; a longer input
         # shows what it costs against throughput, as a long-running job would see it.
         long_texts = read_sst2(args.data, args.long_rows)
-        most = max([1] + [int(w) for w in args.workers.split(",") if w])
-        for workers in sorted({1, most}):
-            extra = [] if workers == 1 else ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
-            t = run_pipeline(long_texts, classify(big), extra, namespace=ns)
-            label = f"ClassifyText, Beam batch {big}, {workers} process{'es' if workers > 1 else ''}, {len(long_texts) // 1000}k rows"
-            rows[label] = t.__dict__ | {"steady": t.steady_rate}
-            print(f"{label}: {t.summary()}; to the last row out {t.rows / t.last_row_s:.0f}/s", flush=True)
+        k = f"{len(long_texts) // 1000}k rows"
+        timed(f"ClassifyText, Beam batch {big}, 1 process, {k}", long_texts, big)
+        if worker_counts:
+            most = max(worker_counts)
+            timed(f"ClassifyText, Beam batch {big}, {most} processes, {k}", long_texts, big, "multi_processing", most)
         for threads in [int(w) for w in args.threads.split(",") if w]:
             # One process, several bundles at once: Beam's per-row Python of one bundle can run while
             # another waits on the tokenizer (Rust) or the GPU, both outside the GIL.
-            t = run_pipeline(long_texts, classify(big), ["--direct_running_mode=multi_threading",
-                                                         f"--direct_num_workers={threads}"], namespace=ns)
-            label = f"ClassifyText, Beam batch {big}, 1 process {threads} threads, {len(long_texts) // 1000}k rows"
-            rows[label] = t.__dict__ | {"steady": t.steady_rate}
-            print(f"{label}: {t.summary()}; to the last row out {t.rows / t.last_row_s:.0f}/s", flush=True)
+            timed(f"ClassifyText, Beam batch {big}, 1 process {threads} threads, {k}", long_texts, big,
+                  "multi_threading", threads)
 
     # (d) Beam's stock handlers, same model, data, batch size and device
     if not args.skip_baselines:
