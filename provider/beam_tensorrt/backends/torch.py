@@ -126,7 +126,7 @@ def build_module(config: dict, weights: Mapping[str, np.ndarray], head, normaliz
 
 class TorchSession:
     name = "torch"
-    thread_safe = True  # calls are serialised inside (graphs and their static buffers are shared)
+    thread_safe = True  # launches are serialised inside (graphs and their static buffers are shared)
 
     def __init__(self, artifact: ModelArtifact, options: BackendOptions = BackendOptions()):
         import torch
@@ -162,19 +162,27 @@ class TorchSession:
     def run_many(self, feeds_list: Iterable[Mapping[str, np.ndarray]]) -> list[np.ndarray]:
         """Logits for each group. Every group is queued on the GPU before any result is read, so
         the host prepares group k+1 (``feeds_list`` may be a generator that tokenizes it) while
-        the GPU computes group k; one sync at the end."""
+        the GPU computes group k; one sync at the end.
+
+        The lock is held only while a group is queued (graphs share static buffers and one memory
+        pool): another thread's tokenization and its wait for the GPU run outside it, so bundles
+        processed by several threads of one worker overlap their host work with the GPU."""
         torch = self._torch
-        with self._lock, torch.inference_mode():
-            pending = [self._launch(feeds) for feeds in feeds_list]
+        pending = []
+        with torch.inference_mode():
+            for feeds in feeds_list:  # tokenizes the next group: outside the lock
+                with self._lock:
+                    pending.append(self._launch(feeds))
             if not pending:
                 return []
             sizes = [int(p.shape[0]) for p in pending]
             if not self.on_gpu:
                 return [p.numpy() for p in pending]
-            host = torch.cat(pending).to("cpu", non_blocking=True)
-            done = torch.cuda.Event()
-            done.record()
-            done.synchronize()  # this stream only; releases the GIL while it waits
+            with self._lock:  # enqueue only; a graph capture in another thread must not see it
+                host = torch.cat(pending).to("cpu", non_blocking=True)
+                done = torch.cuda.Event()
+                done.record()
+        done.synchronize()  # this call's work only; releases the GIL while it waits
         logits = host.numpy()
         bounds = np.cumsum([0] + sizes)
         return [logits[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
@@ -188,38 +196,45 @@ class TorchSession:
             self._seen[key] = self._seen.get(key, 0) + 1
         if not self.use_graphs or (key not in self._graphs and self._seen[key] <= self.graph_after):
             # Eager on the exact shape: a shape seen once or twice is not worth a capture.
-            return self.module(*self._tensors(feeds))
-        padded = {n: np.zeros((bucket, seq), np.int64) for n in self.input_names}
-        for n in self.input_names:
-            padded[n][:rows] = feeds[n]
-        padded["attention_mask"][rows:, 0] = 1  # padding rows attend to one token: no NaNs
+            return self.module(*self._inputs(feeds, rows).to(self.device, non_blocking=True))
         graph, static_in, static_out = self._graph_for(bucket, seq)
-        for n, src in zip(self.input_names, self._tensors(padded)):
-            static_in[n].copy_(src, non_blocking=True)
+        static_in.copy_(self._inputs(feeds, bucket), non_blocking=True)
         graph.replay()
         # A copy, queued behind the replay: the next replay (of any graph in the shared pool)
         # may overwrite static_out.
         return static_out[:rows].clone()
 
-    def _tensors(self, feeds: Mapping[str, np.ndarray]) -> list:
-        return [self._torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self.device, non_blocking=True)
-                for n in self.input_names]
+    def _inputs(self, feeds: Mapping[str, np.ndarray], rows: int):
+        """The group's inputs stacked in one host tensor of ``rows`` rows (padding rows attend to
+        one token, so they give no NaNs): one host-to-device copy per group instead of three. On a
+        GPU it is pinned, so the copy is truly asynchronous; torch's pinned-memory cache keeps the
+        buffer until the copy has run."""
+        n, seq = feeds["input_ids"].shape
+        host = self._torch.empty((len(self.input_names), rows, seq), dtype=self._torch.int64, pin_memory=self.on_gpu)
+        h = host.numpy()
+        for i, name in enumerate(self.input_names):
+            h[i, :n] = feeds[name]
+        if rows > n:
+            h[:, n:] = 0
+            h[self.input_names.index("attention_mask"), n:, 0] = 1
+        return host
 
     def _graph_for(self, rows: int, seq: int):
         torch = self._torch
         key = (rows, seq)
         if key not in self._graphs:
-            static_in = {n: torch.zeros((rows, seq), dtype=torch.int64, device=self.device) for n in self.input_names}
-            static_in["attention_mask"][:, 0] = 1
+            static_in = torch.zeros((len(self.input_names), rows, seq), dtype=torch.int64, device=self.device)
+            static_in[self.input_names.index("attention_mask"), :, 0] = 1
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
                 for _ in range(2):  # warm up kernels and the allocator outside capture
-                    self.module(*(static_in[n] for n in self.input_names))
+                    self.module(*static_in)
             torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
-                static_out = self.module(*(static_in[n] for n in self.input_names))
+            # thread_local: other threads may wait on their own events while this one captures.
+            with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
+                static_out = self.module(*static_in)
             self._graphs[key] = (graph, static_in, static_out)
             log.info("captured CUDA graph for batch %d x %d tokens", rows, seq)
         return self._graphs[key]
