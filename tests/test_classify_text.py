@@ -128,3 +128,20 @@ def test_lone_surrogates_are_rejected_with_a_reason_and_error_rows_stay_encodabl
     row = error_row({"text": "lone \ud800"}, "why")
     assert row.element["text"] == "lone \ufffd"
     beam.coders.registry.get_coder(typing.Any).encode(row.element)
+
+
+def test_metrics_count_rows_and_the_utf8_bytes_of_their_text():
+    # Beam's keyed handler would count the pickled keys (the other fields) too; ours counts the text.
+    rows = [beam.Row(id="1", text="good"), beam.Row(id="2", text="café 🙂"), beam.Row(id="3", text="")]
+    p = beam.Pipeline(options=OPTIONS)
+    _ = (p | beam.Create(rows).with_output_types(RowTypeConstraint.from_fields([("id", str), ("text", str)]))
+           | ClassifyText())
+    result = p.run()
+    result.wait_until_finish()
+    from apache_beam.metrics.metric import MetricsFilter
+
+    metrics = result.metrics().query(MetricsFilter().with_namespace("BeamTensorRT_ClassifyText"))
+    counters = {c.key.metric.name: c.committed for c in metrics["counters"]}
+    byte_sizes = {d.key.metric.name: d.committed for d in metrics["distributions"]}["inference_request_batch_byte_size"]
+    assert counters["num_inferences"] == 3
+    assert byte_sizes.sum == sum(len(r.text.encode("utf-8")) for r in rows) == 4 + 10
