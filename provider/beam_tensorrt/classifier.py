@@ -8,7 +8,7 @@ import numpy as np
 
 from .artifact import ModelArtifact
 from .backends import BackendOptions, InferenceSession, open_session
-from .tokenization import TextTokenizer, TokenBatch, plan_sub_batches
+from .tokenization import TextTokenizer, TokenBatch, plan_sub_batches, round_up
 
 # Padded tokens per backend call. Sorting a Beam batch by length and cutting it into groups of
 # this many padded tokens keeps padding small on short, ragged text (SST-2: 2-60 tokens).
@@ -99,8 +99,13 @@ class TextClassifier:
         for start in range(0, len(texts), self.max_rows):
             chunk = by_chars[start:start + self.max_rows]
             encodings = self.tokenizer.encode([texts[i] for i in chunk])
-            for group in plan_sub_batches([len(e) for e in encodings], self.token_budget, self.max_rows):
-                yield chunk[group], self.tokenizer.pad([encodings[i] for i in group])
+            lengths = np.fromiter(map(len, encodings), dtype=np.int64, count=len(encodings))
+            if len(chunk) * round_up(int(lengths.max())) <= self.token_budget:
+                # The usual case on short text: the whole chunk is one group (order within it is free).
+                yield chunk, self.tokenizer.pad(encodings, lengths)
+                continue
+            for group in plan_sub_batches(lengths, self.token_budget, self.max_rows):
+                yield chunk[group], self.tokenizer.pad([encodings[i] for i in group], lengths[group])
 
     def _pipelined(self, texts: Sequence[str], run_many, out: np.ndarray, truncated: np.ndarray) -> None:
         """``run_many`` queues each group on the device as the generator hands it over, so the

@@ -68,10 +68,12 @@ class TextTokenizer:
         """Unpadded encodings (one Rust call for the whole list)."""
         return self._encode_batch(list(texts), add_special_tokens=True)
 
-    def pad(self, encodings: Sequence) -> TokenBatch:
-        """Pad encodings to their longest, rounded up to a multiple of 8."""
+    def pad(self, encodings: Sequence, lengths: np.ndarray | None = None) -> TokenBatch:
+        """Pad encodings to their longest, rounded up to a multiple of 8 (``lengths``: their
+        token counts, when the caller has them already)."""
         n = len(encodings)
-        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=n)
+        if lengths is None:
+            lengths = np.fromiter(map(len, encodings), dtype=np.int64, count=n)
         longest = int(lengths.max()) if n else 1
         width = min(round_up(longest), round_up(self.max_seq_len))
         # One scatter per array instead of a Python loop per row: row-major order of the mask's
