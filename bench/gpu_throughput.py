@@ -75,6 +75,8 @@ def main() -> int:
     ap.add_argument("--max-seq-len", type=int, default=128)
     ap.add_argument("--long-rows", type=int, default=0,
                     help="also run ClassifyText (large batch, 1 process and the most processes) on this many rows")
+    ap.add_argument("--long-processes", default="",
+                    help="SDK processes for the --long-rows runs, e.g. '8' (default: 1 and the most of --workers)")
     ap.add_argument("--threads", default="",
                     help="with --long-rows: also run one SDK process with these many bundle threads (multi_threading)")
     ap.add_argument("--json", type=Path, default=None)
@@ -149,12 +151,13 @@ def main() -> int:
         """Run ClassifyText once, record it under ``label`` and print it."""
         extra = [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"] if mode else []
         t = run_pipeline(texts_in, classify(batch), extra, namespace=ns)
-        rows[label] = t.__dict__ | {"steady": t.steady_rate}
+        rows[label] = t.__dict__ | {"steady": t.steady_rate, "batch": batch}
         print(f"{label}: {t.summary()}; to the last row out {t.rows / t.last_row_s:.0f}/s", flush=True)
         return t
 
     worker_counts = [int(w) for w in args.workers.split(",") if w]
-    e2e = {batch: timed(f"ClassifyText, Beam batch {batch}, 1 process", texts, batch) for batch in (b, big)}
+    for batch in (b, big):
+        timed(f"ClassifyText, Beam batch {batch}, 1 process", texts, batch)
     for workers in worker_counts:
         timed(f"ClassifyText, Beam batch {big}, {workers} processes", texts, big, "multi_processing", workers)
     if args.long_rows:
@@ -162,10 +165,13 @@ def main() -> int:
         # shows what it costs against throughput, as a long-running job would see it.
         long_texts = read_sst2(args.data, args.long_rows)
         k = f"{len(long_texts) // 1000}k rows"
-        timed(f"ClassifyText, Beam batch {big}, 1 process, {k}", long_texts, big)
-        if worker_counts:
-            most = max(worker_counts)
-            timed(f"ClassifyText, Beam batch {big}, {most} processes, {k}", long_texts, big, "multi_processing", most)
+        long_processes = ([int(w) for w in args.long_processes.split(",") if w] if args.long_processes
+                          else [1, *([max(worker_counts)] if worker_counts else [])])
+        for procs in long_processes:
+            if procs == 1:
+                timed(f"ClassifyText, Beam batch {big}, 1 process, {k}", long_texts, big)
+            else:
+                timed(f"ClassifyText, Beam batch {big}, {procs} processes, {k}", long_texts, big, "multi_processing", procs)
         for threads in [int(w) for w in args.threads.split(",") if w]:
             # One process, several bundles at once: Beam's per-row Python of one bundle can run while
             # another waits on the tokenizer (Rust) or the GPU, both outside the GIL.
@@ -204,11 +210,16 @@ def main() -> int:
         steady = f"{r['steady']:9.0f}" if r.get("steady") else "        -"
         print(f"| {name:<58} | {r['seconds']:8.2f} | {r.get('rows', n) / r['seconds']:11.0f} | {steady} | {ratio} |")
     print("\n'steady': rows / (last row out - first row out), i.e. without pipeline start-up and model loading.")
-    for batch in (b, big):
-        t = e2e[batch]
-        print(f"ClassifyText batch {batch}, 1 process / backend alone at the same groups: "
-              f"{backend_s[batch] / t.seconds:.2f}x end to end, {t.steady_rate * backend_s[batch] / n:.2f}x steady; "
-              f"model load {t.load_model_s:.2f} s, in run_inference {t.inference_s:.2f} s of {t.seconds:.2f} s")
+    for name, r in rows.items():
+        if "batch" not in r:
+            continue
+        backend_rate = n / backend_s[r["batch"]]
+        ratio = f"{r['rows'] / r['seconds'] / backend_rate:.2f}x end to end"
+        if r.get("steady"):
+            ratio += f", {r['steady'] / backend_rate:.2f}x steady"
+        if r.get("load_model_s") is not None and r.get("inference_s") is not None:
+            ratio += f"; model load {r['load_model_s']:.2f} s, in run_inference {r['inference_s']:.2f} s of {r['seconds']:.2f} s"
+        print(f"{name} / backend alone at the same groups: {ratio}")
     for k, v in notes.items():
         print(f"{k}: {v}")
     if args.json:
