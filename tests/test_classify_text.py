@@ -85,6 +85,7 @@ def test_without_error_handling_a_bad_row_fails_the_pipeline_with_the_reason():
     ({"text_field": ""}, "text_field"),
     ({"label_field": "x", "score_field": "x"}, "label_field"),
     ({"device": "gpu0"}, "device"),
+    ({"model_copies": 0}, "model_copies"),
     ({"error_handling": {"outptu": "e"}}, "error_handling"),
 ])
 def test_invalid_config_fails_at_construction_naming_the_field(kwargs, field):
@@ -145,3 +146,12 @@ def test_metrics_count_rows_and_the_utf8_bytes_of_their_text():
     byte_sizes = {d.key.metric.name: d.committed for d in metrics["distributions"]}["inference_request_batch_byte_size"]
     assert counters["num_inferences"] == 3
     assert byte_sizes.sum == sum(len(r.text.encode("utf-8")) for r in rows) == 4 + 10
+
+
+def test_model_copies_shares_the_model_across_processes_with_the_same_labels(reviews):
+    # Beam loads the model in a process of its own and proxies each batch to it.
+    transform = ClassifyText(max_batch_size=8, model_copies=1)
+    assert transform.model_handler().share_model_across_processes()
+    with beam.Pipeline(options=OPTIONS) as p:
+        out = p | beam.Create(review_rows(reviews)).with_output_types(REVIEW_TYPE) | transform
+        assert_that(out | beam.Map(lambda r: (r.id, r.label)), equal_to([(r["id"], r["expected"]) for r in reviews]))

@@ -57,6 +57,10 @@ class ClassifyTextConfig:
     device: str = field(default="auto", metadata=_doc("`auto`, `cpu`, `cuda` or `cuda:N`."))
     engine_cache: Optional[str] = field(default=None, metadata=_doc(
         "TensorRT: directory or Beam filesystem URL where workers share built engine plans."))
+    model_copies: Optional[int] = field(default=None, metadata=_doc(
+        "Load this many copies of the model per machine, shared by all its SDK processes (Beam's "
+        "`model_copies`; calls then cross to the processes holding them). Unset: one per SDK process, "
+        "shared by its threads.", min=1))
 
     def validate(self) -> "ClassifyTextConfig":
         for f in dataclasses.fields(self):

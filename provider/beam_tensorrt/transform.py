@@ -186,7 +186,7 @@ class ClassifyText(beam.PTransform):
             c.model, c.backend, c.max_seq_len,
             options=BackendOptions(intra_op_threads=c.intra_op_threads, device=c.device, engine_cache=c.engine_cache),
             min_batch_size=c.min_batch_size, max_batch_size=c.max_batch_size,
-            max_batch_duration_secs=c.max_batch_duration_secs)
+            max_batch_duration_secs=c.max_batch_duration_secs, model_copies=c.model_copies)
 
     def _output_type(self, input_type: Any) -> tuple[Any, Any]:
         """(output row type, error element type) from the input's schema, checked at construction."""
