@@ -77,6 +77,8 @@ def main() -> int:
                     help="also run ClassifyText (large batch, 1 process and the most processes) on this many rows")
     ap.add_argument("--long-processes", default="",
                     help="SDK processes for the --long-rows runs, e.g. '8' (default: 1 and the most of --workers)")
+    ap.add_argument("--model-copies", type=int, default=None,
+                    help="ClassifyText's model_copies for every ClassifyText row (models shared across processes)")
     ap.add_argument("--threads", default="",
                     help="with --long-rows: also run one SDK process with these many bundle threads (multi_threading)")
     ap.add_argument("--json", type=Path, default=None)
@@ -145,10 +147,12 @@ def main() -> int:
     # (a) end to end, one SDK process and several
     def classify(batch):
         return ClassifyText(model=str(args.artifact), backend="torch", min_batch_size=batch, max_batch_size=batch,
-                            max_seq_len=args.max_seq_len)
+                            max_seq_len=args.max_seq_len, model_copies=args.model_copies)
 
     def timed(label, texts_in, batch, mode=None, workers=1):
         """Run ClassifyText once, record it under ``label`` and print it."""
+        if args.model_copies:
+            label += f", model_copies {args.model_copies}"
         extra = [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"] if mode else []
         t = run_pipeline(texts_in, classify(batch), extra, namespace=ns)
         rows[label] = t.__dict__ | {"steady": t.steady_rate, "batch": batch}

@@ -36,7 +36,7 @@ def bar_chart(result: dict, title: str, out: Path) -> None:
         for i in ys:
             ax.text(steady[names[::-1][i]], i - 0.3, f" steady {steady[names[::-1][i]]:,.0f}", fontsize=7,
                     color="#C44E52")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
@@ -69,6 +69,7 @@ def main() -> int:
     charts = {
         "cpu-2core-batch256.json": "CPU, 2 cores: all-MiniLM-L6-v2 on 6,735 SST-2 phrases, Beam batch 256",
         "gpu-h100-bert-base.json": "H100: BERT-base shape (random weights), 100k SST-2 phrases (and 1M where marked); baselines at Beam batch 256",
+        "gpu-h100-bert-base-10m.json": "H100: BERT-base shape (random weights), 100k SST-2 phrases and 10M with 8 SDK processes",
     }
     for name, title in charts.items():
         path = DOCS / name
