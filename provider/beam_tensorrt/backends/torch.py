@@ -146,10 +146,10 @@ class TorchSession:
         self.input_names = ["input_ids", "attention_mask", "token_type_ids"]
         self.use_graphs = self.on_gpu and options.cuda_graphs
         self.graph_after = GRAPH_AFTER
-        self._graphs: dict[tuple[int, int], tuple[Any, dict, Any]] = {}
+        self._graphs: dict[tuple[int, int], tuple[Any, Any, Any]] = {}  # (graph, static inputs, static logits)
         self._seen: dict[tuple[int, int], int] = {}
-        # One memory pool for every graph: calls are serialised, so graphs never run at once and
-        # can share their scratch memory (a private pool per graph would multiply it).
+        # One memory pool for every graph: launches are serialised onto one stream, so graphs never
+        # run at once and can share their scratch memory (a private pool per graph would multiply it).
         self._pool = torch.cuda.graph_pool_handle() if self.use_graphs else None
         self._lock = threading.Lock()
         self.token_budget = 65536 if self.on_gpu else 512
