@@ -56,7 +56,7 @@ def bench_backend(texts, artifact, batch, grouped: bool):
 
 def run_pipeline(texts, transform_factory, pipeline_args=()) -> float:
     """Seconds to run the texts through ``transform`` in Beam (FnApiRunner); checks every row came out."""
-    from pipeline_timing import timed_pipeline
+    from bench.pipeline_timing import timed_pipeline
 
     return timed_pipeline(texts, transform_factory, pipeline_args).seconds
 
@@ -129,8 +129,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="write results here")
     args = ap.parse_args()
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from pipeline_timing import read_sst2
+    from bench.pipeline_timing import read_sst2
 
     from beam_tensorrt.models import resolve_model
 

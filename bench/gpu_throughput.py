@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
-"""GPU throughput of ClassifyText vs Beam's stock handlers, on one machine, in one run.
+"""GPU throughput of ClassifyText on each GPU backend vs Beam's stock handlers, one machine, one run.
 
 Model: a BERT-base-sized encoder (12 x 768, random weights: speed only) written by
 bench/random_bert.py. Data: SST-2 dev phrases repeated to --rows. Rows, in order:
   tokenizer          the Rust tokenizer alone (encode + pad into ClassifyText's length groups)
-  backend alone      our PyTorch CUDA backend (fp16, SDPA, CUDA graphs for hot shapes) on exactly
-                     the pre-tokenized groups ClassifyText forms for a Beam batch: the ceiling
-  ClassifyText       end to end in a Beam pipeline (FnApiRunner) reading sharded text files:
-                     Beam batch as the baselines, a larger Beam batch, and several SDK worker
+  open               opening each backend's session: TensorRT finds or builds its plan through the
+                     engine cache (--engine-cache); PyTorch loads weights
+  backend alone      each backend (fp16, CUDA graphs for hot shapes) on exactly the pre-tokenized
+                     groups ClassifyText forms for a Beam batch: the ceiling. Both backends get the
+                     same groups, so their ratio is the backends' alone.
+  ClassifyText       end to end in a Beam pipeline (FnApiRunner) reading sharded text files, per
+                     backend: Beam batch as the baselines, a larger Beam batch, several SDK worker
                      processes sharing the GPU (how Dataflow/Flink/Spark run Python workers)
   HF pipeline        Beam's HuggingFacePipelineModelHandler (Beam YAML's built-in RunInference
                      type), fp16, same Beam batch size, batch_size passed to the pipeline
   PyTorch keyed      Beam's documented pattern: a tokenizing Map (padding to max_seq_len) +
                      PytorchModelHandlerKeyedTensor, fp16
 
-    python bench/gpu_throughput.py --artifact DIR --data DIR [--rows 100000] [--batch-size 256]
+    python -m bench.gpu_throughput --artifact DIR --data DIR [--backends torch,tensorrt] [--rows 100000]
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+NS = "BeamTensorRT_ClassifyText"
 
 
 def flops(rows: int, seq: int, hidden: int, layers: int) -> float:
@@ -39,7 +43,7 @@ PIPELINE_ARGS: list[str] = []
 
 
 def run_pipeline(texts, transform, extra_args=(), namespace=""):
-    from pipeline_timing import timed_pipeline
+    from bench.pipeline_timing import timed_pipeline
 
     return timed_pipeline(texts, lambda: transform, [*PIPELINE_ARGS, *extra_args], metrics_namespace=namespace)
 
@@ -64,10 +68,27 @@ def hf_checkpoint(artifact_dir: Path, out: Path) -> Path:
     return out
 
 
+def backend_alone(session, groups, sync) -> float:
+    """Seconds for ``session`` to run every group, after two warm-up passes (graph capture)."""
+    feeds = [g.feeds(session.input_names) for g in groups]
+    for _ in range(2):
+        for i in range(0, len(feeds), 64):
+            session.run_many(feeds[i:i + 64])
+    sync()
+    start = time.perf_counter()
+    for i in range(0, len(feeds), 64):
+        session.run_many(feeds[i:i + 64])
+    sync()
+    return time.perf_counter() - start
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--artifact", type=Path, required=True)
     ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--backends", default="torch,tensorrt", help="GPU backends to measure, in order")
+    ap.add_argument("--engine-cache", default=None,
+                    help="TensorRT engine cache (default: a fresh folder, so the first open builds the plan)")
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--batch-size", type=int, default=256, help="Beam batch for every handler compared")
     ap.add_argument("--large-batch-size", type=int, default=1024, help="ClassifyText also at this batch")
@@ -84,109 +105,109 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--hf-fraction", type=int, default=20, help="time the HF pipeline handler on rows/N")
-    ap.add_argument("--pipeline-arg", action="append", default=[],
-                    help="extra Beam option for every pipeline row")
+    ap.add_argument("--pipeline-arg", action="append", default=[], help="extra Beam option for every pipeline row")
     ap.add_argument("--device", default="cuda", help="cuda (default); cpu only to smoke-test this script")
     args = ap.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
 
     import torch
 
-    from pipeline_timing import read_sst2
-
     from beam_tensorrt import ClassifyText
     from beam_tensorrt.artifact import ModelArtifact
-    from beam_tensorrt.backends.base import BackendOptions
-    from beam_tensorrt.backends.torch import TorchSession
+    from beam_tensorrt.backends import BackendOptions, open_session
     from beam_tensorrt.classifier import TextClassifier
+    from bench.pipeline_timing import read_sst2
 
     PIPELINE_ARGS.extend(args.pipeline_arg)
+    backends = [b for b in args.backends.split(",") if b]
+    engine_cache = args.engine_cache or tempfile.mkdtemp(prefix="engine-cache-")
     texts = read_sst2(args.data, args.rows)
     n, b, big = len(texts), args.batch_size, args.large_batch_size
     artifact = ModelArtifact.load(args.artifact)
     cfg = json.loads((args.artifact / "encoder" / "config.json").read_text())
     H, L = cfg["hidden_size"], cfg["num_hidden_layers"]
-    on_gpu = args.device.startswith("cuda")
-    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
     rows: dict[str, dict] = {}  # stage -> {"seconds", "steady", ...}
     notes: dict[str, str] = {}
-    ns = "BeamTensorRT_ClassifyText"
+    opened: dict[str, dict] = {}
+    backend_s: dict[tuple[str, int], float] = {}
+    on_gpu = args.device.startswith("cuda")
+    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
 
-    # (c) tokenizer and (b) backend, on exactly the groups ClassifyText forms for a Beam batch.
-    session = TorchSession(artifact, BackendOptions(device=args.device))
-    clf = TextClassifier(artifact, session, args.max_seq_len)
-    backend_s: dict[int, float] = {}
+    # Tokenizer, opening, and each backend alone on exactly the groups ClassifyText forms.
+    sessions = {}
+    for backend in backends:
+        start = time.perf_counter()
+        sessions[backend] = open_session(backend, artifact, BackendOptions(
+            device=args.device, max_seq_len=args.max_seq_len, engine_cache=engine_cache))
+        opened[backend] = {"open_s": time.perf_counter() - start}
+        print(f"{backend}: session open in {opened[backend]['open_s']:.1f} s", flush=True)
+    first = sessions[backends[0]]
+    clf = TextClassifier(artifact, first, args.max_seq_len)
     for batch in (b, big):
         start = time.perf_counter()
         groups = [g for i in range(0, n, batch) for _, g in clf.token_groups(texts[i:i + batch])]
-        tok_s = time.perf_counter() - start
         if batch == b:
-            rows["tokenizer (encode + pad, length groups)"] = {"seconds": tok_s}
-        feeds = [g.feeds(session.input_names) for g in groups]
-        for f in feeds:  # the first passes capture the hot shapes' CUDA graphs
-            session.run_many([f])
-        for f in feeds:
-            session.run_many([f])
-        sync()
-        start = time.perf_counter()
-        for i in range(0, len(feeds), 64):
-            session.run_many(feeds[i:i + 64])
-        sync()
-        backend_s[batch] = time.perf_counter() - start
-        rows[f"backend alone, groups of Beam batch {batch}"] = {"seconds": backend_s[batch]}
+            rows["tokenizer (encode + pad, length groups)"] = {"seconds": time.perf_counter() - start}
         padded = sum(flops(*g.input_ids.shape, H, L) for g in groups)
         real = sum(int(g.attention_mask.sum()) for g in groups)
-        notes[f"backend TFLOP/s on padded shapes (batch {batch})"] = f"{padded / backend_s[batch] / 1e12:.1f}"
         notes[f"padding efficiency (real / padded tokens, batch {batch})"] = \
             f"{real / sum(g.input_ids.size for g in groups):.2f}"
         notes["tokens per row (real)"] = f"{real / n:.1f}"
-    del clf, session
+        for backend, session in sessions.items():
+            seconds = backend_alone(session, groups, sync)
+            backend_s[backend, batch] = seconds
+            rows[f"{backend} backend alone, groups of Beam batch {batch}"] = {"seconds": seconds}
+            notes[f"{backend} backend TFLOP/s on padded shapes (batch {batch})"] = f"{padded / seconds / 1e12:.1f}"
+    for batch in (b, big):
+        if len(backends) > 1:
+            ratio = backend_s[backends[0], batch] / backend_s[backends[1], batch]
+            notes[f"{backends[1]} backend alone / {backends[0]} backend alone (batch {batch})"] = f"{ratio:.2f}x"
+    for session in sessions.values():
+        session.close()
+    del clf, sessions, first
     if on_gpu:
         torch.cuda.empty_cache()
 
-    # (a) end to end, one SDK process and several
-    def classify(batch):
-        return ClassifyText(model=str(args.artifact), backend="torch", min_batch_size=batch, max_batch_size=batch,
-                            max_seq_len=args.max_seq_len, model_copies=args.model_copies)
+    # End to end, one SDK process and several, per backend.
+    def classify(backend, batch):
+        return ClassifyText(model=str(args.artifact), backend=backend, min_batch_size=batch, max_batch_size=batch,
+                            max_seq_len=args.max_seq_len, model_copies=args.model_copies, engine_cache=engine_cache,
+                            device=args.device)
 
-    def timed(label, texts_in, batch, mode=None, workers=1):
+    def timed(backend, label, texts_in, batch, mode=None, workers=1):
         """Run ClassifyText once, record it under ``label`` and print it."""
-        if args.model_copies:
-            label += f", model_copies {args.model_copies}"
+        label = f"ClassifyText {backend}, {label}" + (f", model_copies {args.model_copies}" if args.model_copies else "")
         extra = [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"] if mode else []
-        t = run_pipeline(texts_in, classify(batch), extra, namespace=ns)
-        rows[label] = t.__dict__ | {"steady": t.steady_rate, "batch": batch}
+        t = run_pipeline(texts_in, classify(backend, batch), extra, namespace=NS)
+        rows[label] = t.__dict__ | {"steady": t.steady_rate, "batch": batch, "backend": backend}
         print(f"{label}: {t.summary()}; to the last row out {t.rows / t.last_row_s:.0f}/s", flush=True)
         return t
 
     worker_counts = [int(w) for w in args.workers.split(",") if w]
-    for batch in (b, big):
-        timed(f"ClassifyText, Beam batch {batch}, 1 process", texts, batch)
-    for workers in worker_counts:
-        timed(f"ClassifyText, Beam batch {big}, {workers} processes", texts, big, "multi_processing", workers)
-    if args.long_rows:
-        # Start-up (process start, imports, model load) is paid once per process; a longer input
-        # shows what it costs against throughput, as a long-running job would see it.
-        long_texts = read_sst2(args.data, args.long_rows)
-        k = f"{len(long_texts) // 1000}k rows"
-        long_processes = ([int(w) for w in args.long_processes.split(",") if w] if args.long_processes
-                          else [1, *([max(worker_counts)] if worker_counts else [])])
-        for procs in long_processes:
-            if procs == 1:
-                timed(f"ClassifyText, Beam batch {big}, 1 process, {k}", long_texts, big)
-            else:
-                timed(f"ClassifyText, Beam batch {big}, {procs} processes, {k}", long_texts, big, "multi_processing", procs)
-        for threads in [int(w) for w in args.threads.split(",") if w]:
-            # One process, several bundles at once: Beam's per-row Python of one bundle can run while
-            # another waits on the tokenizer (Rust) or the GPU, both outside the GIL.
-            timed(f"ClassifyText, Beam batch {big}, 1 process {threads} threads, {k}", long_texts, big,
-                  "multi_threading", threads)
+    long_texts = read_sst2(args.data, args.long_rows) if args.long_rows else []
+    for backend in backends:
+        for batch in (b, big):
+            timed(backend, f"Beam batch {batch}, 1 process", texts, batch)
+        for workers in worker_counts:
+            timed(backend, f"Beam batch {big}, {workers} processes", texts, big, "multi_processing", workers)
+        if long_texts:
+            # Start-up (process start, imports, model load) is paid once per process; a longer input
+            # shows what it costs against throughput, as a long-running job would see it.
+            k = f"{len(long_texts) // 1000}k rows"
+            long_processes = ([int(w) for w in args.long_processes.split(",") if w] if args.long_processes
+                              else [1, *([max(worker_counts)] if worker_counts else [])])
+            for procs in long_processes:
+                mode = "multi_processing" if procs > 1 else None
+                timed(backend, f"Beam batch {big}, {procs} process{'es' if procs > 1 else ''}, {k}", long_texts,
+                      big, mode, procs)
+            for threads in [int(w) for w in args.threads.split(",") if w]:
+                timed(backend, f"Beam batch {big}, 1 process {threads} threads, {k}", long_texts, big,
+                      "multi_threading", threads)
 
-    # (d) Beam's stock handlers, same model, data, batch size and device
+    # Beam's stock handlers, same model, data, batch size and device
     if not args.skip_baselines:
-        from cpu_throughput import import_beam_hf_module
-
         from apache_beam.ml.inference.base import RunInference
+
+        from bench.cpu_throughput import import_beam_hf_module
 
         hf = import_beam_hf_module()
         with tempfile.TemporaryDirectory() as tmp:
@@ -203,39 +224,49 @@ def main() -> int:
             t = run_keyed_pattern(texts, ckpt, b, args.max_seq_len, on_gpu)
             rows["Beam PyTorch pattern (tokenize Map + KeyedTensor)"] = {"seconds": t.seconds}
 
+    report(args, rows, notes, opened, backend_s, n, H, L, engine_cache)
+    return 0
+
+
+def report(args, rows, notes, opened, backend_s, n, H, L, engine_cache) -> None:
+    import torch
+
     base = rows.get("Beam HuggingFacePipelineModelHandler", {}).get("seconds")
-    device = torch.cuda.get_device_name(0) if on_gpu else "cpu"
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     print(f"\n{n} SST-2 dev phrases (repeated), BERT-base shape ({L} x {H}, random weights), fp16, {device}, "
           f"{os.cpu_count()} CPU cores\n")
-    print(f"| {'stage':<58} | {'seconds':>8} | {'sentences/s':>11} | {'steady /s':>9} | {'vs HF handler':>13} |")
-    print(f"|{'-' * 60}|{'-' * 10}|{'-' * 13}|{'-' * 11}|{'-' * 15}|")
+    print(f"| {'stage':<66} | {'seconds':>8} | {'sentences/s':>11} | {'steady /s':>9} | {'vs HF handler':>13} |")
+    print(f"|{'-' * 68}|{'-' * 10}|{'-' * 13}|{'-' * 11}|{'-' * 15}|")
     for name, r in rows.items():
         ratio = f"{base / r['seconds'] * r.get('rows', n) / n:12.2f}x" if base else "            -"
         steady = f"{r['steady']:9.0f}" if r.get("steady") else "        -"
-        print(f"| {name:<58} | {r['seconds']:8.2f} | {r.get('rows', n) / r['seconds']:11.0f} | {steady} | {ratio} |")
+        print(f"| {name:<66} | {r['seconds']:8.2f} | {r.get('rows', n) / r['seconds']:11.0f} | {steady} | {ratio} |")
     print("\n'steady': rows / (last row out - first row out), i.e. without pipeline start-up and model loading.")
     for name, r in rows.items():
         if "batch" not in r:
             continue
-        backend_rate = n / backend_s[r["batch"]]
+        backend_rate = n / backend_s[r["backend"], r["batch"]]
         ratio = f"{r['rows'] / r['seconds'] / backend_rate:.2f}x end to end"
         if r.get("steady"):
             ratio += f", {r['steady'] / backend_rate:.2f}x steady"
         if r.get("load_model_s") is not None and r.get("inference_s") is not None:
             ratio += f"; model load {r['load_model_s']:.2f} s, in run_inference {r['inference_s']:.2f} s of {r['seconds']:.2f} s"
-        print(f"{name} / backend alone at the same groups: {ratio}")
+        print(f"{name} / its backend alone at the same groups: {ratio}")
+    for backend, info in opened.items():
+        print(f"{backend}: first session open (plan build or weight load) {info['open_s']:.1f} s")
     for k, v in notes.items():
         print(f"{k}: {v}")
     if args.json:
-        args.json.write_text(json.dumps({"rows": n, "batch_size": b, "large_batch_size": big, "device": device,
-                                         "cpu_cores": os.cpu_count(),
-                                         "seconds": {k: r["seconds"] for k, r in rows.items()},
-                                         "sentences_per_s": {k: r.get("rows", n) / r["seconds"]
-                                                             for k, r in rows.items()},
-                                         "steady_sentences_per_s": {k: r["steady"] for k, r in rows.items()
-                                                                    if r.get("steady")},
-                                         "details": rows, "notes": notes}, indent=2, default=str))
-    return 0
+        plans = sorted(str(p) for p in Path(engine_cache).glob("*.plan.json"))
+        args.json.write_text(json.dumps({
+            "rows": n, "batch_size": args.batch_size, "large_batch_size": args.large_batch_size, "device": device,
+            "cpu_cores": os.cpu_count(), "backends": args.backends, "command": " ".join(sys.argv),
+            "seconds": {k: r["seconds"] for k, r in rows.items()},
+            "sentences_per_s": {k: r.get("rows", n) / r["seconds"] for k, r in rows.items()},
+            "steady_sentences_per_s": {k: r["steady"] for k, r in rows.items() if r.get("steady")},
+            "session_open_s": {k: v["open_s"] for k, v in opened.items()},
+            "plans": {Path(p).name: json.loads(Path(p).read_text()) for p in plans},
+            "details": rows, "notes": notes}, indent=2, default=str))
 
 
 def run_keyed_pattern(texts, ckpt: Path, batch: int, max_seq_len: int, on_gpu: bool = True):
@@ -250,7 +281,8 @@ def run_keyed_pattern(texts, ckpt: Path, batch: int, max_seq_len: int, on_gpu: b
     class Fp16Bert(transformers.BertForSequenceClassification):
         def __init__(self, config):
             super().__init__(config)
-            self.half()  # load_state_dict then copies the fp32 weights into these fp16 parameters
+            if on_gpu:
+                self.half()  # load_state_dict then copies the fp32 weights into these fp16 parameters
 
         def forward(self, **kw):
             return super().forward(**kw).logits

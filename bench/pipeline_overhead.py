@@ -56,9 +56,8 @@ def main() -> int:
     ap.add_argument("--threads", default="", help="also run every layer with these many bundle threads, e.g. '2'")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
 
-    from pipeline_timing import read_sst2, timed_pipeline
+    from bench.pipeline_timing import read_sst2, timed_pipeline
 
     from beam_tensorrt import ClassifyText
     from beam_tensorrt.classifier import TextClassifier

@@ -54,18 +54,23 @@ def main() -> int:
     from safetensors.numpy import save_file
 
     from beam_tensorrt.models import sentiment_minilm
-    from beam_tensorrt.models.pooled_bert import build_pooled_bert_artifact
+    from beam_tensorrt.models.bert import PooledBert
+    from beam_tensorrt.tooling.pooled_bert import build_pooled_bert_artifact
 
     config, weights, head = random_bert(args.hidden, args.layers, args.heads)
     with tempfile.TemporaryDirectory() as tmp:
         enc = Path(tmp)
         (enc / "config.json").write_text(json.dumps(config))
         save_file(weights, str(enc / "model.safetensors"))
+        save_file({f"head.{j}.{k}": v for j, (w, b) in enumerate(head) for k, v in (("weight", w), ("bias", b))},
+                  str(enc / "head.safetensors"))
         artifact = build_pooled_bert_artifact(
-            args.out, name=f"random-bert-{args.layers}x{args.hidden}", labels=["NEGATIVE", "POSITIVE"], config=config,
-            weights=weights, head=head, tokenizer_json=args.tokenizer or sentiment_minilm.encoder_dir() / "tokenizer.json",
-            encoder_ref="encoder", source={"random": True},
-            extra_files={"encoder/config.json": enc / "config.json", "encoder/model.safetensors": enc / "model.safetensors"})
+            args.out, name=f"random-bert-{args.layers}x{args.hidden}", labels=["NEGATIVE", "POSITIVE"],
+            model=PooledBert(config, weights, head),
+            tokenizer_json=args.tokenizer or sentiment_minilm.encoder_dir() / "tokenizer.json",
+            torch_weights={"encoder": "encoder", "head": "head.safetensors"}, source={"random": True},
+            extra_files={"encoder/config.json": enc / "config.json", "encoder/model.safetensors": enc / "model.safetensors",
+                         "head.safetensors": enc / "head.safetensors"})
     print(artifact.path)
     return 0
 

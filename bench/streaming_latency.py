@@ -94,8 +94,7 @@ def main() -> int:
     ap.add_argument("--max-batch-duration-secs", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
-    from pipeline_timing import read_sst2
+    from bench.pipeline_timing import read_sst2
 
     texts = read_sst2(args.data)
     results = [run_rate(args, texts, int(r)) for r in args.rates.split(",")]

@@ -32,5 +32,5 @@ def test_first_use_builds_once_with_a_message_then_reuses(tmp_path):
 
 def test_shipped_head_is_small():
     assert sentiment_minilm.HEAD_FILE.stat().st_size < 5 * 1024 * 1024
-    layers = sentiment_minilm.load_head()
+    layers = sentiment_minilm.weights().head
     assert layers[0][0].shape[0] == 384 and layers[-1][1].shape == (2,)

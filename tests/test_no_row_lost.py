@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from beam_tensorrt import ClassifyText
+from beam_tensorrt.backends.base import InferenceSession
 from beam_tensorrt.classifier import RowFailure, TextClassifier
 
 OPTIONS = PipelineOptions(["--runner=FnApiRunner"])
@@ -42,20 +43,26 @@ def test_every_row_comes_out_exactly_once(inputs):
                     lambda flags: all(flags), label="long texts are marked truncated")
 
 
-class FlakyMemorySession:
+class FlakyMemorySession(InferenceSession):
     """A real ONNX Runtime session that raises MemoryError above a batch size: fault injection."""
+
+    name = "flaky"
+    token_budget = 10**9
 
     def __init__(self, real, max_rows, poison=None):
         self.real, self.max_rows, self.poison = real, max_rows, poison
-        self.name, self.input_names, self.token_budget = "flaky", real.input_names, 10**9
+        self.input_names, self.max_group_rows = real.input_names, 256
         self.calls = []
 
-    def run(self, feeds):
-        rows = feeds["input_ids"].shape[0]
-        self.calls.append(rows)
-        if rows > self.max_rows or (self.poison is not None and (feeds["input_ids"] == self.poison).any()):
-            raise MemoryError(f"out of memory for {rows} rows")
-        return self.real.run(feeds)
+    def run_many(self, groups):
+        results = []
+        for feeds in groups:
+            rows = feeds["input_ids"].shape[0]
+            self.calls.append(rows)
+            if rows > self.max_rows or (self.poison is not None and (feeds["input_ids"] == self.poison).any()):
+                raise MemoryError(f"out of memory for {rows} rows")
+            results.append(self.real.run(feeds))
+        return results
 
     def close(self):
         pass
@@ -70,7 +77,8 @@ def test_out_of_memory_batches_are_retried_in_halves(default_artifact):
     clf = TextClassifier(default_artifact, session, 128)
     logits, _, failures = clf.logits(texts)
     assert failures == {} and np.abs(logits - reference).max() < 1e-5
-    assert session.calls[:3] == [16, 8, 4] and set(session.calls) == {16, 8, 4, 2}  # halved until it fits
+    # the pipelined attempt, then the group again and halved until it fits
+    assert session.calls[:4] == [16, 16, 8, 4] and set(session.calls) == {16, 8, 4, 2}
     assert sum(c for c in session.calls if c <= 3) == 16  # every row ran exactly once in the end
 
 

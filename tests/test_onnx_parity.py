@@ -20,7 +20,7 @@ TEXTS = ["the film is a delight", "dull, dull, dull.", "", "naïve café 🙂 �
 def test_default_model_matches_pytorch(default_artifact):
     enc = sentiment_minilm.encoder_dir()
     bert = transformers.BertModel.from_pretrained(str(enc), local_files_only=True, attn_implementation="eager").eval()
-    head = sentiment_minilm.load_head()
+    head = sentiment_minilm.weights().head
     batch = TextTokenizer(default_artifact.tokenizer_path, 128)(TEXTS)
     ours = OnnxRuntimeSession(default_artifact).run(batch.feeds(["input_ids", "attention_mask", "token_type_ids"]))
     with torch.no_grad():

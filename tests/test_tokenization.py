@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from beam_tensorrt.backends.base import InferenceSession
 from beam_tensorrt.tokenization import TextTokenizer
 
 
@@ -117,8 +118,8 @@ def test_type_ids_are_read_when_the_template_gives_nonzero_ones(default_artifact
     assert batch.token_type_ids[1, :3].tolist() == [0, 1, 1]
 
 
-class _RecordingSession:
-    """A backend with ``run_many`` that records what it was handed and when (real tokenizer)."""
+class _RecordingSession(InferenceSession):
+    """A backend that records what it was handed and when (real tokenizer)."""
 
     name = "recording"
     input_names = ["input_ids", "attention_mask", "token_type_ids"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from beam_tensorrt.trt.cache import EngineCache
+from beam_tensorrt.trt.engine_cache import EngineCache
 from beam_tensorrt.trt.metadata import EngineMismatch, PlanMetadata, RuntimeInfo, cache_key, metadata_path, mismatches
 from beam_tensorrt.trt.profiles import Profile, default_profiles, max_rows_for, select_profile
 from conftest import ROOT
@@ -66,7 +66,7 @@ def test_cache_key_changes_with_everything_that_makes_a_plan_different():
 
 def fake_build(calls, delay=0.2, payload=b"PLAN"):
     """Stands in for TensorRT's builder: the cache logic under test is ours, the bytes are opaque."""
-    def build(path: Path) -> PlanMetadata:
+    def build(path: Path, timing_cache: Path) -> PlanMetadata:
         calls.append(path)
         time.sleep(delay)
         path.write_bytes(payload)
@@ -149,7 +149,7 @@ def test_plan_without_metadata_is_a_clear_error(tmp_path):
 
 def test_tensorrt_code_type_checks_against_tensorrt_stubs():
     pytest.importorskip("tensorrt_stubs", reason="tensorrt-stubs is installed by `make test`")
-    proc = subprocess.run([sys.executable, "-m", "mypy", "provider/beam_tensorrt/trt",
+    proc = subprocess.run([sys.executable, "-m", "mypy", "provider/beam_tensorrt/trt", "provider/beam_tensorrt/tooling/engine.py",
                            "provider/beam_tensorrt/backends/tensorrt.py"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Success" in proc.stdout
@@ -161,3 +161,82 @@ def test_tensorrt_backend_without_tensorrt_is_a_clear_error(default_artifact):
 
     with pytest.raises(TensorRTUnavailable, match="no usable TensorRT module"):
         open_session("tensorrt", default_artifact)
+
+
+def fake_builder(built: list):
+    """Stands in for ``tooling.engine.build_artifact_engine``: records what it was asked for and
+    what timing cache it started from, writes a fake plan, and grows the timing cache."""
+    import fake_tensorrt
+
+    def build(artifact, plan_path, *, precision, profiles, timing_cache):
+        before = timing_cache.read_bytes() if timing_cache.is_file() else b""
+        built.append({"profiles": list(profiles), "timing_cache_before": before})
+        fake_tensorrt.write_fake_plan(plan_path, artifact.onnx_path, len(artifact.manifest.labels), profiles)
+        timing_cache.write_bytes(before + b"tactics;")
+        name, major, minor = fake_tensorrt.GPU
+        return PlanMetadata(trt_module="tensorrt", trt_version=fake_tensorrt.TRT_VERSION, gpu_name=name,
+                            compute_capability=f"{major}.{minor}", onnx_sha256=artifact.manifest.onnx_sha256,
+                            precision=precision, profiles=[p.to_dict() for p in profiles],
+                            timing_cache_bytes_before=len(before))
+    return build
+
+
+def test_max_seq_len_reaches_the_plan_and_the_timing_cache_is_shared(default_artifact, tmp_path, monkeypatch):
+    import fake_tensorrt
+    from beam_tensorrt.backends import BackendOptions, open_session
+
+    fake_tensorrt.install(monkeypatch)
+    built: list = []
+    monkeypatch.setattr("beam_tensorrt.tooling.engine.build_artifact_engine", fake_builder(built))
+    shared = str(tmp_path / "shared")
+    monkeypatch.setenv("BEAM_TENSORRT_CACHE", str(tmp_path / "machine1"))
+    session = open_session("tensorrt", default_artifact, BackendOptions(max_seq_len=256, engine_cache=shared))
+    assert [p.max_seq for p in session.profiles] == [32, 64, 128, 256] and session.max_seq == 256
+    assert built[0]["timing_cache_before"] == b""  # the very first build tunes from scratch
+    session.close()
+    # The same model and GPU on another machine: the plan is fetched, nothing is built.
+    monkeypatch.setenv("BEAM_TENSORRT_CACHE", str(tmp_path / "machine2"))
+    open_session("tensorrt", default_artifact, BackendOptions(max_seq_len=256, engine_cache=shared)).close()
+    assert len(built) == 1
+    # Other profiles on a third machine: a new plan, built from the timing cache the first build shared.
+    monkeypatch.setenv("BEAM_TENSORRT_CACHE", str(tmp_path / "machine3"))
+    session = open_session("tensorrt", default_artifact, BackendOptions(max_seq_len=512, engine_cache=shared))
+    assert session.max_seq == 512 and len(built) == 2
+    assert built[1]["timing_cache_before"] == b"tactics;"
+    assert sorted(p.name for p in Path(shared).iterdir() if p.name.startswith("timing-")) == [
+        f"timing-{EngineCache.timing_key(session_runtime())}.cache"]
+    assert (Path(shared) / f"timing-{EngineCache.timing_key(session_runtime())}.cache").read_bytes() == b"tactics;" * 2
+    session.close()
+
+
+def session_runtime() -> RuntimeInfo:
+    import fake_tensorrt
+
+    name, major, minor = fake_tensorrt.GPU
+    return RuntimeInfo("tensorrt", fake_tensorrt.TRT_VERSION, name, f"{major}.{minor}")
+
+
+def test_classify_text_with_backend_tensorrt_in_a_pipeline(default_artifact, tmp_path, monkeypatch):
+    """ClassifyText(backend='tensorrt') end to end in a Beam pipeline: same labels as ONNX Runtime,
+    max_seq_len honoured, no row lost (TensorRT and CUDA faked; the logits are the model's)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.testing.util import assert_that, equal_to
+
+    import fake_tensorrt
+    from beam_tensorrt import ClassifyText
+    from beam_tensorrt.classifier import TextClassifier
+
+    fake_tensorrt.install(monkeypatch)
+    built: list = []
+    monkeypatch.setattr("beam_tensorrt.tooling.engine.build_artifact_engine", fake_builder(built))
+    monkeypatch.setenv("BEAM_TENSORRT_CACHE", str(tmp_path / "machine"))
+    texts = [f"{t} {i}" for i in range(40) for t in ("a warm, funny film", "a tedious mess", "word " * 150)]
+    want = TextClassifier.open(default_artifact, "onnxruntime", 256).classify(texts)
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
+        out = (p | beam.Create([{"i": i, "text": t} for i, t in enumerate(texts)])
+                 | ClassifyText(backend="tensorrt", max_seq_len=256, max_batch_size=32, truncated_field="cut",
+                                engine_cache=str(tmp_path / "shared")))
+        assert_that(out | beam.Map(lambda r: (r.i, r.label, r.cut)),
+                    equal_to([(i, w.label, w.truncated) for i, w in enumerate(want)]))
+    assert [p.max_seq for p in built[0]["profiles"]][-1] == 256

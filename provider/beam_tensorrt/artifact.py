@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .files import publish_directory, staging_dir
 
 ARTIFACT_FORMAT = "beam-tensorrt-artifact/1"
 MANIFEST = "manifest.json"
@@ -84,28 +84,6 @@ class ModelArtifact:
         return artifact
 
 
-def publish_directory(staging: Path, final: Path) -> Path:
-    """Move a fully written directory into place atomically.
-
-    ``rename`` of a directory is atomic on one filesystem; if another process
-    published the same artifact first, keep theirs and drop ours.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.rename(staging, final)
-    except OSError:
-        if (final / MANIFEST).is_file():
-            shutil.rmtree(staging, ignore_errors=True)
-        else:
-            raise
-    return final
-
-
-def staging_dir(final: Path) -> Path:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-
-
 def write_artifact(out: Path, onnx_bytes_path: Path, tokenizer_json: Path, manifest: Manifest,
                    extra_files: dict[str, Path] | None = None) -> ModelArtifact:
     """Assemble an artifact in a staging directory beside ``out`` and publish it."""
@@ -119,5 +97,5 @@ def write_artifact(out: Path, onnx_bytes_path: Path, tokenizer_json: Path, manif
     (stage / MANIFEST).write_text(manifest.to_json())
     if out.exists():
         shutil.rmtree(out)
-    publish_directory(stage, out)
+    publish_directory(stage, out, MANIFEST)
     return ModelArtifact.load(out)

@@ -1,7 +1,6 @@
 """The model object RunInference holds: tokenizer + backend session + labels."""
 from __future__ import annotations
 
-import threading
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
@@ -9,11 +8,6 @@ import numpy as np
 from .artifact import ModelArtifact
 from .backends import BackendOptions, InferenceSession, open_session
 from .tokenization import TextTokenizer, TokenBatch, plan_sub_batches, round_up
-
-# Padded tokens per backend call. Sorting a Beam batch by length and cutting it into groups of
-# this many padded tokens keeps padding small on short, ragged text (SST-2: 2-60 tokens).
-DEFAULT_TOKEN_BUDGET = 4096
-DEFAULT_MAX_ROWS = 256
 
 
 class ClassPrediction(NamedTuple):
@@ -43,29 +37,35 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class TextClassifier:
+    """Tokenizer + backend session + labels: what RunInference holds as the model.
+
+    Shared by every thread of a Beam worker (the tokenizer and sessions are thread-safe). Each
+    batch is sorted by length and cut into groups sized by the session (``token_budget``,
+    ``max_group_rows``), tokenized chunk by chunk while the device runs the previous chunk.
+
+    Args:
+        artifact: the model artifact.
+        session: a backend session (``backends.open_session``).
+        max_seq_len: tokens kept per text.
+        token_budget, max_rows: override the session's group sizes (tests, experiments).
+    """
+
     def __init__(self, artifact: ModelArtifact, session: InferenceSession, max_seq_len: int,
                  token_budget: int | None = None, max_rows: int | None = None):
         self.artifact = artifact
         self.labels = list(artifact.manifest.labels)
         self.session = session
         self.tokenizer = TextTokenizer(artifact.tokenizer_path, max_seq_len)
-        self.token_budget = token_budget or getattr(session, "token_budget", DEFAULT_TOKEN_BUDGET)
-        self.max_rows = max_rows or getattr(session, "max_group_rows", DEFAULT_MAX_ROWS)
-        # Rust tokenizers are thread-safe, but Beam may share one model across DoFn threads;
-        # a backend that is not re-entrant declares it and we serialise its calls.
-        self._lock = threading.Lock() if not getattr(session, "thread_safe", True) else None
+        self.token_budget = token_budget or session.token_budget
+        self.max_rows = max_rows or session.max_group_rows
 
     @classmethod
     def open(cls, artifact: ModelArtifact, backend: str, max_seq_len: int,
              options: BackendOptions = BackendOptions()) -> "TextClassifier":
         return cls(artifact, open_session(backend, artifact, options), max_seq_len)
 
-    def _run(self, batch) -> np.ndarray:
-        feeds = batch.feeds(self.session.input_names)
-        if self._lock is None:
-            return np.asarray(self.session.run(feeds), dtype=np.float32)
-        with self._lock:
-            return np.asarray(self.session.run(feeds), dtype=np.float32)
+    def _run(self, batch: TokenBatch) -> np.ndarray:
+        return np.asarray(self.session.run(batch.feeds(self.session.input_names)), dtype=np.float32)
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
         """Logits, truncation flags and per-row failures, in input order.
@@ -75,14 +75,13 @@ class TextClassifier:
         out = np.full((len(texts), len(self.labels)), np.nan, dtype=np.float32)
         truncated = np.zeros(len(texts), dtype=bool)
         failures: dict[int, str] = {}
-        run_many = getattr(self.session, "run_many", None)
-        if run_many is not None:
-            try:
-                self._pipelined(texts, run_many, out, truncated)
-                return out, truncated, failures
-            except Exception as e:
-                if not is_out_of_memory(e):
-                    raise
+        try:
+            self._pipelined(texts, out, truncated)
+            return out, truncated, failures
+        except Exception as e:
+            if not is_out_of_memory(e):
+                raise
+        # Out of memory somewhere: again group by group, halving what does not fit.
         encodings = self.tokenizer.encode(texts)
         groups = plan_sub_batches([len(e) for e in encodings], self.token_budget, self.max_rows)
         for group in groups:
@@ -107,7 +106,7 @@ class TextClassifier:
             for group in plan_sub_batches(lengths, self.token_budget, self.max_rows):
                 yield chunk[group], self.tokenizer.pad([encodings[i] for i in group], lengths[group])
 
-    def _pipelined(self, texts: Sequence[str], run_many, out: np.ndarray, truncated: np.ndarray) -> None:
+    def _pipelined(self, texts: Sequence[str], out: np.ndarray, truncated: np.ndarray) -> None:
         """``run_many`` queues each group on the device as the generator hands it over, so the
         tokenization of chunk k+1 overlaps the device work on chunk k."""
         placed: list[tuple[np.ndarray, np.ndarray]] = []
@@ -117,7 +116,10 @@ class TextClassifier:
                 placed.append((rows, batch.truncated))
                 yield batch.feeds(self.session.input_names)
 
-        results = run_many(feeds())
+        results = self.session.run_many(feeds())
+        if len(results) != len(placed):  # a backend breaking its contract must not go unnoticed
+            raise RuntimeError(f"backend {self.session.name!r} returned {len(results)} results for "
+                               f"{len(placed)} groups")
         for (rows, cut), logits in zip(placed, results):
             out[rows] = np.asarray(logits, dtype=np.float32)
             truncated[rows] = cut
@@ -142,6 +144,8 @@ class TextClassifier:
         if not texts:
             return []
         logits, truncated, failures = self.logits(texts)
+        for i in np.flatnonzero(~np.isfinite(logits).all(axis=1)).tolist():
+            failures.setdefault(i, f"the {self.session.name} backend returned non-finite logits {logits[i].tolist()}")
         probs = softmax(np.nan_to_num(logits))
         best = probs.argmax(axis=1)
         labels = self.labels

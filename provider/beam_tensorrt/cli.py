@@ -85,7 +85,7 @@ def _dispatch(args) -> int:
               (f"; {counts['errors']} rows -> {args.errors}" if args.errors else ""), file=sys.stderr)
         return 0
     if args.command == "export":
-        from .export import export_checkpoint
+        from .tooling.export import export_checkpoint
 
         artifact = export_checkpoint(args.checkpoint, args.out, opset=args.opset, verify=not args.no_verify)
         print(f"wrote {artifact.path} (labels: {', '.join(artifact.manifest.labels)})")

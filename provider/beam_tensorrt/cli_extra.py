@@ -41,7 +41,7 @@ def _build(sub) -> None:
         from pathlib import Path
 
         from .models import resolve_model
-        from .trt.build import build_artifact_engine
+        from .tooling.engine import build_artifact_engine
 
         artifact = resolve_model(args.artifact)
         meta = build_artifact_engine(artifact, Path(args.out), precision=args.precision, max_seq_len=args.max_seq_len,

@@ -1,6 +1,7 @@
 """Beam ModelHandler: text -> ClassPrediction(label, score, probabilities), on RunInference."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any, Iterable, Optional, Sequence
 
@@ -62,7 +63,8 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
 
     def load_model(self) -> TextClassifier:
         artifact = resolve_model(self._model)
-        classifier = TextClassifier.open(artifact, self._backend, self._max_seq_len, self._options)
+        options = dataclasses.replace(self._options, max_seq_len=self._max_seq_len)
+        classifier = TextClassifier.open(artifact, self._backend, self._max_seq_len, options)
         log.info("loaded %s on backend %s", artifact.manifest.name, classifier.session.name)
         return classifier
 

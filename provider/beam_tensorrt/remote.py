@@ -4,8 +4,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .artifact import MANIFEST, publish_directory, staging_dir
-from .cache import cache_root, exclusive_lock
+from .artifact import MANIFEST
+from .files import cache_root, exclusive_lock, publish_directory, staging_dir
 
 
 def fetch_artifact(url: str) -> Path:
@@ -27,4 +27,4 @@ def fetch_artifact(url: str) -> Path:
             with FileSystems.open(meta.path) as src, open(stage / name, "wb") as dst:
                 while chunk := src.read(1 << 20):
                     dst.write(chunk)
-        return publish_directory(stage, local)
+        return publish_directory(stage, local, MANIFEST)

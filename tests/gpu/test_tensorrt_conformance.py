@@ -1,71 +1,88 @@
-"""TensorRT logits vs ONNX Runtime (fp32, CPU) on every shape bucket, with concurrent callers and with
-CUDA graphs on and off."""
-import threading
-
+"""Real TensorRT on a GPU, held to the same backend contract as every backend on the CPU
+(tests/test_backend_contract.py: every length bucket, split groups, generators, concurrent callers),
+with CUDA graphs on and off, plans for max_seq_len 256 and 512 built through the engine cache, and
+ClassifyText(backend='tensorrt') in a Beam pipeline over SST-2 dev against ONNX Runtime."""
 import numpy as np
 import pytest
 
 from gpu_support import require_tensorrt
-
-TEXTS = ["good", "a fine, warm film", "dull and far too long " * 3, "word " * 60, "x " * 200, "", "café 🙂"]
+from test_backend_contract import (  # noqa: F401  (collected here with this module's `session`)
+    TEXTS, reference, test_classifier_on_the_backend_labels_like_onnxruntime,
+    test_concurrent_callers_get_their_own_results, test_declares_what_the_classifier_relies_on,
+    test_run_is_one_group_of_run_many, test_run_many_consumes_a_generator_once_in_order)
 
 
 @pytest.fixture(scope="module")
-def plan(default_artifact, tmp_path_factory):
-    require_tensorrt()
-    from beam_tensorrt.trt.build import build_artifact_engine
-    from beam_tensorrt.trt.metadata import EngineMismatch
-    from beam_tensorrt.trt.runtime import TensorRTSession
+def engine_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("engine_cache"))
 
-    path = tmp_path_factory.mktemp("plans") / "minilm.plan"
-    build_artifact_engine(default_artifact, path, precision="fp16", max_seq_len=256, max_batch=64)
+
+def open_trt(artifact, engine_cache, max_seq_len, cuda_graphs=True):
+    from beam_tensorrt.backends import BackendOptions, open_session
+    from beam_tensorrt.trt.metadata import EngineMismatch
+
     try:
-        TensorRTSession(path, onnx_sha256=default_artifact.manifest.onnx_sha256).close()
+        return open_session("tensorrt", artifact, BackendOptions(max_seq_len=max_seq_len, engine_cache=engine_cache,
+                                                                 cuda_graphs=cuda_graphs))
     except EngineMismatch as e:  # e.g. TensorRT-RTX on compute capability 9.0
         pytest.skip(f"this TensorRT cannot run plans on this GPU: {e}")
-    return path
 
 
-def reference(default_artifact, texts, max_seq_len):
+@pytest.fixture(params=["cuda-graphs", "no-graphs"])
+def session(request, default_artifact, engine_cache):
+    require_tensorrt()
+    s = open_trt(default_artifact, engine_cache, 256, cuda_graphs=request.param == "cuda-graphs")
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("max_seq_len", [256, 512])
+def test_every_bucket_up_to_max_seq_len_matches_onnxruntime(default_artifact, engine_cache, max_seq_len):
+    require_tensorrt()
     from beam_tensorrt.classifier import TextClassifier
 
-    return TextClassifier.open(default_artifact, "onnxruntime", max_seq_len).logits(texts)[0]
-
-
-@pytest.mark.parametrize("graphs", [True, False])
-def test_logits_match_onnxruntime_on_every_bucket(default_artifact, plan, graphs):
-    from beam_tensorrt.classifier import TextClassifier
-    from beam_tensorrt.trt.runtime import TensorRTSession
-
-    session = TensorRTSession(plan, onnx_sha256=default_artifact.manifest.onnx_sha256, cuda_graphs=graphs)
-    clf = TextClassifier(default_artifact, session, 256)
-    seqs = sorted({p.max_seq for p in session.profiles} | {p.min_seq for p in session.profiles})
-    texts = TEXTS + [" ".join(["word"] * max(1, s - 2)) for s in seqs]
-    for _ in range(2):  # the second pass replays captured graphs
-        ours = clf.logits(texts)[0]
-    ref = reference(default_artifact, texts, 256)
+    session = open_trt(default_artifact, engine_cache, max_seq_len)
+    assert max(p.max_seq for p in session.profiles) == max_seq_len
+    # one text per bucket edge (in tokens), plus ragged ones; twice, so graphs are replayed too
+    edges = sorted({p.min_seq for p in session.profiles} | {p.max_seq for p in session.profiles})
+    texts = TEXTS + [" ".join(["word"] * max(1, e - 2)) for e in edges] + ["w " * (max_seq_len + 50)]
+    clf = TextClassifier(default_artifact, session, max_seq_len)
+    for _ in range(4):
+        ours, cut, failures = clf.logits(texts * 3)
+    ref = TextClassifier.open(default_artifact, "onnxruntime", max_seq_len).logits(texts * 3)[0]
+    assert not failures and np.isfinite(ours).all()
+    assert cut[-1] and not cut[0]
     assert (ours.argmax(1) == ref.argmax(1)).all()
-    assert np.abs(ours - ref).max() < 0.05  # fp16 engine vs fp32 reference
+    assert np.abs(ours - ref).max() < 0.05  # fp16 plan vs fp32 reference
     session.close()
 
 
-def test_concurrent_callers_get_their_own_results(default_artifact, plan):
+def test_pipeline_over_sst2_dev_agrees_with_onnxruntime(default_artifact, engine_cache, sst2_dir, tmp_path):
+    """ClassifyText(backend='tensorrt') in a Beam pipeline over all of SST-2 dev: >= 99.9% of the
+    labels as ONNX Runtime's, no row lost, no NaN."""
+    require_tensorrt()
+    import json
+
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from beam_tensorrt import ClassifyText
     from beam_tensorrt.classifier import TextClassifier
-    from beam_tensorrt.trt.runtime import TensorRTSession
+    from conftest import read_sst2
 
-    session = TensorRTSession(plan, onnx_sha256=default_artifact.manifest.onnx_sha256)
-    clf = TextClassifier(default_artifact, session, 256)
-    inputs = [[f"{t} {i}" for t in TEXTS] for i in range(8)]
-    expected = [reference(default_artifact, x, 256) for x in inputs]
-    got: dict = {}
-
-    def work(i):
-        for _ in range(5):
-            got[i] = clf.logits(inputs[i])[0]
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    for i in range(8):
-        assert np.abs(got[i] - expected[i]).max() < 0.05
-    session.close()
+    texts, _ = read_sst2(sst2_dir / "dev.tsv")
+    out = tmp_path / "labels"
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
+        (p | beam.Create([{"i": i, "text": t} for i, t in enumerate(texts)])
+           | ClassifyText(backend="tensorrt", engine_cache=engine_cache, max_batch_size=256,
+                          probabilities_field="p", error_handling={"output": "errors"})["output"]
+           | beam.Map(lambda r: json.dumps([r.i, r.label, r.p]))
+           | beam.io.WriteToText(str(out), shard_name_template=""))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(i for i, _, _ in rows) == list(range(len(texts)))
+    assert all(np.isfinite(p).all() for _, _, p in rows)
+    want = [p.label for p in TextClassifier.open(default_artifact, "onnxruntime", 128).classify(texts)]
+    got = dict((i, label) for i, label, _ in rows)
+    agreement = np.mean([got[i] == want[i] for i in range(len(texts))])
+    print(f"TensorRT pipeline vs ONNX Runtime on {len(texts)} SST-2 dev rows: label agreement {agreement:.5f}")
+    assert agreement >= 0.999

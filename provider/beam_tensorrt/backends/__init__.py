@@ -1,29 +1,35 @@
-"""Inference backends behind one contract (``base.InferenceSession``).
+"""Inference backends behind one contract (``base.InferenceSession``), found through a registry.
 
-Each framework lives in its own module and is imported only when chosen, so
-that the package imports without torch, TensorRT or a GPU.
+Each framework lives in its own module and is imported only when chosen, so that the package
+imports without torch, TensorRT or a GPU. A backend is registered with a loader (artifact +
+options -> session) and a cheap availability check that ``auto`` asks in order.
 """
 from __future__ import annotations
 
 import importlib.util
 import logging
+from dataclasses import dataclass
+from typing import Callable
 
 from ..artifact import ModelArtifact
-from .base import BackendOptions, InferenceSession
-
-BACKENDS = ("auto", "onnxruntime", "tensorrt", "torch")
+from .base import BackendOptions, Feeds, InferenceSession
 
 log = logging.getLogger(__name__)
 
 
-def _cuda_available_without_torch() -> bool:
-    """A CUDA device is visible, checked without importing torch (the runtime path must not)."""
-    try:
-        from cuda.bindings import runtime as cudart  # type: ignore[import-not-found]
-    except ImportError:
-        return False
-    err, count = cudart.cudaGetDeviceCount()
-    return int(err) == 0 and count > 0
+@dataclass(frozen=True)
+class Backend:
+    """A registered backend.
+
+    Args:
+        name: what users write in ``backend:``.
+        open: ``(artifact, options) -> InferenceSession``; imports its framework when called.
+        usable: is it worth choosing for ``auto`` on this machine (imports nothing heavy).
+    """
+
+    name: str
+    open: Callable[[ModelArtifact, BackendOptions], InferenceSession]
+    usable: Callable[[], bool]
 
 
 def _installed(module: str) -> bool:
@@ -33,16 +39,57 @@ def _installed(module: str) -> bool:
         return False
 
 
+def cuda_device_visible() -> bool:
+    """A CUDA device is visible, checked without importing torch (the runtime path must not)."""
+    try:
+        from cuda.bindings import runtime as cudart  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    try:
+        err, count = cudart.cudaGetDeviceCount()
+    except Exception:  # a driver-less machine can fail inside the bindings
+        return False
+    return int(err) == 0 and count > 0
+
+
+def _torch_cuda() -> bool:
+    if not _installed("torch"):
+        return False
+    import torch  # only reached where torch is installed: a GPU worker without TensorRT
+
+    return bool(torch.cuda.is_available())
+
+
+def _open_tensorrt(artifact: ModelArtifact, options: BackendOptions) -> InferenceSession:
+    from .tensorrt import load_tensorrt_session
+
+    return load_tensorrt_session(artifact, options)
+
+
+def _open_torch(artifact: ModelArtifact, options: BackendOptions) -> InferenceSession:
+    from .torch import TorchSession
+
+    return TorchSession(artifact, options)
+
+
+def _open_onnxruntime(artifact: ModelArtifact, options: BackendOptions) -> InferenceSession:
+    from .onnxruntime import OnnxRuntimeSession
+
+    return OnnxRuntimeSession(artifact, options)
+
+
+# In the order ``auto`` tries them.
+REGISTRY: dict[str, Backend] = {
+    "tensorrt": Backend("tensorrt", _open_tensorrt, lambda: _installed("tensorrt") and cuda_device_visible()),
+    "torch": Backend("torch", _open_torch, _torch_cuda),
+    "onnxruntime": Backend("onnxruntime", _open_onnxruntime, lambda: True),
+}
+BACKENDS = ("auto", *REGISTRY)
+
+
 def resolve_auto() -> str:
     """TensorRT when importable with a GPU, else PyTorch on a GPU, else ONNX Runtime."""
-    if _installed("tensorrt") and _cuda_available_without_torch():
-        return "tensorrt"
-    if _installed("torch"):
-        import torch  # only reached where torch is installed: a GPU worker without TensorRT
-
-        if torch.cuda.is_available():
-            return "torch"
-    return "onnxruntime"
+    return next(name for name, backend in REGISTRY.items() if backend.usable())
 
 
 def open_session(backend: str, artifact: ModelArtifact, options: BackendOptions = BackendOptions()) -> InferenceSession:
@@ -51,17 +98,8 @@ def open_session(backend: str, artifact: ModelArtifact, options: BackendOptions 
     chosen = resolve_auto() if backend == "auto" else backend
     if backend == "auto":
         log.info("backend 'auto' chose %r", chosen)
-    if chosen == "onnxruntime":
-        from .onnxruntime import OnnxRuntimeSession
-
-        return OnnxRuntimeSession(artifact, options)
-    if chosen == "torch":
-        from .torch import TorchSession
-
-        return TorchSession(artifact, options)
-    from .tensorrt import TensorRTSession
-
-    return TensorRTSession(artifact, options)
+    return REGISTRY[chosen].open(artifact, options)
 
 
-__all__ = ["BACKENDS", "BackendOptions", "InferenceSession", "open_session", "resolve_auto"]
+__all__ = ["BACKENDS", "REGISTRY", "Backend", "BackendOptions", "Feeds", "InferenceSession", "open_session",
+           "resolve_auto"]

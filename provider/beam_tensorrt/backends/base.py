@@ -1,34 +1,75 @@
-"""The backend contract: one small interface, one module per framework, imported lazily."""
+"""The backend contract: what ``TextClassifier`` relies on, declared once.
+
+Every backend (ONNX Runtime, PyTorch, TensorRT) implements ``InferenceSession``;
+``tests/test_backend_contract.py`` holds each of them to it on a CPU, the TensorRT session
+included (its CUDA and TensorRT calls faked), so a backend that breaks a promise fails CI
+without a GPU.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Protocol, runtime_checkable
+from typing import Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
+
+Feeds = Mapping[str, np.ndarray]
 
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """Knobs a backend may use; each backend ignores what does not apply to it."""
+    """Knobs a backend may use; each backend ignores what does not apply to it.
 
-    intra_op_threads: int = 0  # 0: the framework's default
-    inter_op_threads: int = 0
-    device: str = "auto"  # "cpu", "cuda", "cuda:N" or "auto"
-    engine_cache: str | None = None  # TensorRT: where built plans are kept (local path or Beam FileSystems URL)
-    fp16: bool = True  # GPU backends only; the ONNX Runtime CPU path stays fp32
-    cuda_graphs: bool = True  # GPU backends: capture one graph per shape bucket
+    Args:
+        intra_op_threads: ONNX Runtime threads per call (0: one per core).
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        engine_cache: TensorRT: where built plans and the builder's timing cache are shared
+            (a local path or any Beam filesystem URL).
+        fp16: GPU backends only; the ONNX Runtime CPU path stays fp32.
+        cuda_graphs: GPU backends: replay CUDA graphs for shapes that recur.
+        max_seq_len: the longest token sequence the classifier will send (TensorRT builds its
+            optimization profiles up to it).
+    """
+
+    intra_op_threads: int = 0
+    device: str = "auto"
+    engine_cache: str | None = None
+    fp16: bool = True
+    cuda_graphs: bool = True
+    max_seq_len: int = 128
 
 
-@runtime_checkable
 class InferenceSession(Protocol):
-    """A loaded model: token id arrays in, logits out, any batch size and sequence length."""
+    """A loaded model: groups of token-id arrays in, logits out.
+
+    What callers may rely on, and every implementation must keep:
+
+    - ``run_many`` accepts any iterable of groups (a generator too) and consumes it exactly
+      once, in order; it may start work on a group before it has read the next, so a caller can
+      tokenize group k+1 while the device computes group k. It returns one fp32
+      ``[rows, labels]`` array per group, in the order given.
+    - Each group maps every name in ``input_names`` to an int64 ``[rows, seq]`` array; any
+      ``rows`` and any ``seq`` up to the classifier's ``max_seq_len`` are accepted (a session
+      splits what its device cannot take at once).
+    - ``token_budget`` (padded tokens) and ``max_group_rows`` (rows) size the groups the
+      classifier forms: what runs best on this device.
+    - Thread safety: one session is shared by all threads of a Beam worker, so ``run_many`` may
+      be called from several threads at once, and each call gets its own results.
+    - ``close`` releases device memory; the session is not used afterwards.
+
+    Implementations subclass this Protocol explicitly, which also gives them ``run``.
+    """
 
     name: str
-    input_names: list[str]
+    input_names: Sequence[str]
+    token_budget: int
+    max_group_rows: int
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
-        """``feeds`` maps each of ``input_names`` to an int64 [batch, seq] array; returns fp32 [batch, labels]."""
+    def run_many(self, groups: Iterable[Feeds]) -> list[np.ndarray]:
         ...
 
     def close(self) -> None:
         ...
+
+    def run(self, feeds: Feeds) -> np.ndarray:
+        """Logits of one group."""
+        return self.run_many([feeds])[0]

@@ -2,17 +2,25 @@
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from typing import Iterable
 
 import numpy as np
 
 from ..artifact import ModelArtifact
-from .base import BackendOptions
+from .base import BackendOptions, Feeds, InferenceSession
 
 log = logging.getLogger(__name__)
 
+# Padded tokens and rows per call: on CPU small length-sorted groups win (bench/NOTES.md, item 3);
+# a GPU wants big ones to fill its cores.
+CPU_TOKEN_BUDGET, GPU_TOKEN_BUDGET = 512, 16384
+MAX_GROUP_ROWS = 256
 
-class OnnxRuntimeSession:
+
+class OnnxRuntimeSession(InferenceSession):
+    """An ``onnxruntime.InferenceSession`` over the artifact's fp32 ONNX file. ONNX Runtime's
+    ``run`` may be called from several threads at once, so nothing here serialises calls."""
+
     name = "onnxruntime"
 
     def __init__(self, artifact: ModelArtifact, options: BackendOptions = BackendOptions()):
@@ -22,8 +30,6 @@ class OnnxRuntimeSession:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if options.intra_op_threads:
             so.intra_op_num_threads = options.intra_op_threads
-        if options.inter_op_threads:
-            so.inter_op_num_threads = options.inter_op_threads
         so.log_severity_level = 3  # shape-merge warnings from fused graphs are noise to users
         available = ort.get_available_providers()
         want_cuda = options.device.startswith("cuda") or options.device == "auto"
@@ -39,13 +45,13 @@ class OnnxRuntimeSession:
         self.input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in declared]
         self._output = artifact.manifest.output_name
         self.providers = self._session.get_providers()
-        # Padded tokens per call: on CPU small length-sorted groups win (measured in bench/NOTES.md);
-        # a GPU wants big ones to fill its cores.
-        self.token_budget = 16384 if self.providers[0] == "CUDAExecutionProvider" else 512
+        on_gpu = self.providers[0] == "CUDAExecutionProvider"
+        self.token_budget = GPU_TOKEN_BUDGET if on_gpu else CPU_TOKEN_BUDGET
+        self.max_group_rows = MAX_GROUP_ROWS
         log.info("onnxruntime session on %s for %s", self.providers[0], artifact.path)
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
-        return self._session.run([self._output], {n: feeds[n] for n in self.input_names})[0]
+    def run_many(self, groups: Iterable[Feeds]) -> list[np.ndarray]:
+        return [self._session.run([self._output], {n: feeds[n] for n in self.input_names})[0] for feeds in groups]
 
     def close(self) -> None:
         self._session = None

@@ -1,13 +1,13 @@
-"""PyTorch backend: the encoder in fp16 with SDPA attention and CUDA graphs per shape bucket.
+"""PyTorch backend: the model's forward pass run eagerly in fp16 with SDPA attention, CUDA graphs
+for recurring shapes.
 
-For GPUs without TensorRT, and as the GPU reference. The model is rebuilt in plain torch from the
-same safetensors weights the ONNX builder uses (no transformers modeling code at run time); it
-covers BERT-architecture encoders with our pooled head, which is what `sentiment-minilm` and
-the BERT-base artifacts of `bench/random_bert.py` are. Imported only when this backend is chosen.
+For GPUs without TensorRT, and as the GPU reference. It runs ``models.bert.pooled_bert_forward``
+(the definition the ONNX builder records) on the weights ``models.artifact_weights`` loads, so it
+covers pooled-BERT artifacts: ``sentiment-minilm`` and those of ``bench/random_bert.py``. No
+transformers code at run time. Imported only when this backend is chosen.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from typing import Any, Iterable, Mapping
@@ -15,11 +15,13 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from ..artifact import ModelArtifact
-from .base import BackendOptions
+from ..models import artifact_weights
+from ..models.bert import PooledBert, pooled_bert_forward
+from .base import BackendOptions, Feeds, InferenceSession
 
 log = logging.getLogger(__name__)
 
-# Row counts are padded up to one of these so a handful of CUDA graphs cover every batch.
+# Row counts are padded up to one of these so a handful of CUDA graphs cover every group.
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 # A shape gets a CUDA graph once it has run this many times eagerly: a capture costs about as much
 # as a few eager runs, and a bounded run over ragged text meets many shapes only once or twice.
@@ -29,104 +31,98 @@ GRAPH_AFTER = 2
 GPU_GROUP_ROWS = 128
 
 
-def torch_spec(artifact: ModelArtifact) -> dict[str, Any]:
-    spec = artifact.manifest.source.get("torch")
-    if not spec:
-        raise ValueError(
-            f"artifact {str(artifact.path)!r} carries no PyTorch weights: the torch backend runs "
-            "BERT encoders with a pooled head (sentiment-minilm, bench/random_bert.py); "
-            "use backend onnxruntime or tensorrt for this artifact")
-    return spec
+class TorchOps:
+    """``BertOps`` on torch tensors; one instance per forward call (it caches the attention mask)."""
+
+    def __init__(self) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        self.torch, self.F = torch, F
+        self._keep: Any = None
+
+    def embed(self, table, ids):
+        return self.F.embedding(ids, table)
+
+    def positions(self, table, like):
+        return table[:like.shape[1]]
+
+    def add(self, a, b):
+        return a + b
+
+    def layer_norm(self, x, gamma, beta, eps):
+        return self.F.layer_norm(x, (x.shape[-1],), gamma, beta, eps)
+
+    def dense(self, x, weight, bias):
+        return self.F.linear(x, weight, bias)
+
+    def head_dense(self, x, weight, bias):
+        return x @ weight + bias
+
+    def gelu(self, x):
+        return self.F.gelu(x)
+
+    def relu(self, x):
+        return self.torch.relu(x)
+
+    def attention(self, q, k, v, mask, num_heads, head_size):
+        if self._keep is None:
+            self._keep = mask[:, None, None, :].to(self.torch.bool)
+        b, s, _ = q.shape
+        q, k, v = (t.view(b, s, num_heads, head_size).transpose(1, 2) for t in (q, k, v))
+        ctx = self.F.scaled_dot_product_attention(q, k, v, attn_mask=self._keep)
+        return ctx.transpose(1, 2).reshape(b, s, num_heads * head_size)
+
+    def mean_pool(self, x, mask):
+        m = mask.unsqueeze(-1).to(x.dtype)
+        return (x * m).sum(1) / m.sum(1).clamp(min=1e-9)
+
+    def l2_normalize(self, x):
+        return self.F.normalize(x.float(), dim=-1).to(x.dtype)
 
 
-def load_weights(artifact: ModelArtifact) -> tuple[dict, dict[str, np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
-    """(encoder config, encoder weights, head layers) for an artifact with a torch spec."""
-    from safetensors.numpy import load_file
-
-    spec = torch_spec(artifact)
-    if spec["encoder"].startswith("package:"):
-        from ..models import sentiment_minilm
-
-        enc_dir = sentiment_minilm.encoder_dir()
-    else:
-        enc_dir = artifact.path / spec["encoder"]
-    config = json.loads((enc_dir / "config.json").read_text())
-    weights = load_file(str(enc_dir / "model.safetensors"))
-    head_tensors = load_file(str(artifact.path / spec["head"]))
-    head = []
-    j = 0
-    while f"head.{j}.weight" in head_tensors:
-        head.append((head_tensors[f"head.{j}.weight"], head_tensors[f"head.{j}.bias"]))
-        j += 1
-    return config, weights, head
-
-
-def build_module(config: dict, weights: Mapping[str, np.ndarray], head, normalize: bool = True):
+def pooled_bert_module(model: PooledBert):
+    """A ``torch.nn.Module`` (fp32, CPU) whose forward is ``pooled_bert_forward``; move it with
+    ``.to(device, dtype)``."""
     import torch
-    import torch.nn.functional as F
 
-    H, nh, L = int(config["hidden_size"]), int(config["num_attention_heads"]), int(config["num_hidden_layers"])
-    eps = float(config.get("layer_norm_eps", 1e-12))
-
-    def t(name: str):
-        return torch.from_numpy(np.ascontiguousarray(weights[name], dtype=np.float32))
-
-    class Encoder(torch.nn.Module):
-        def __init__(self):
+    class PooledBertModule(torch.nn.Module):
+        def __init__(self) -> None:
             super().__init__()
-            p = torch.nn.ParameterDict()
-            for name in weights:
+            for name, value in model.encoder.items():
                 if name.startswith(("embeddings.", "encoder.")) and not name.endswith("position_ids"):
-                    p[name.replace(".", "__")] = torch.nn.Parameter(t(name), requires_grad=False)
-            self.p = p
-            self.head = torch.nn.ParameterList(
-                [torch.nn.Parameter(torch.from_numpy(np.asarray(w, np.float32)), requires_grad=False) for w, _ in head] +
-                [torch.nn.Parameter(torch.from_numpy(np.asarray(b, np.float32)), requires_grad=False) for _, b in head])
-            self.n_head = len(head)
+                    self.register_buffer(name.replace(".", "__"), torch.from_numpy(np.asarray(value, np.float32)))
+            for j, (w, b) in enumerate(model.head):
+                self.register_buffer(f"head__{j}__weight", torch.from_numpy(np.asarray(w, np.float32)))
+                self.register_buffer(f"head__{j}__bias", torch.from_numpy(np.asarray(b, np.float32)))
+            self.shape, self.n_head, self.normalize = model.shape, len(model.head), model.normalize
+            self._views: Any = None
 
-        def w(self, name: str):
-            return self.p[name.replace(".", "__")]
+        def _weights(self):
+            """(checkpoint-named weights, head) over the current buffers; rebuilt after ``.to()``,
+            which replaces them."""
+            anchor = self.embeddings__word_embeddings__weight
+            if self._views is None or self._views[0] is not anchor:
+                buffers = dict(self.named_buffers())
+                weights = {n.replace("__", "."): t for n, t in buffers.items() if not n.startswith("head__")}
+                head = [(buffers[f"head__{j}__weight"], buffers[f"head__{j}__bias"]) for j in range(self.n_head)]
+                self._views = (anchor, weights, head)
+            return self._views[1], self._views[2]
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            B, S = input_ids.shape
-            x = (F.embedding(input_ids, self.w("embeddings.word_embeddings.weight"))
-                 + self.w("embeddings.position_embeddings.weight")[:S]
-                 + F.embedding(token_type_ids, self.w("embeddings.token_type_embeddings.weight")))
-            x = F.layer_norm(x, (H,), self.w("embeddings.LayerNorm.weight"), self.w("embeddings.LayerNorm.bias"), eps)
-            keep = attention_mask[:, None, None, :].to(torch.bool)
-            for i in range(L):
-                pre = f"encoder.layer.{i}."
+            weights, head = self._weights()
+            return pooled_bert_forward(TorchOps(), weights, head, self.shape, input_ids, attention_mask,
+                                       token_type_ids, self.normalize).float()
 
-                def lin(y, name):
-                    return F.linear(y, self.w(pre + name + ".weight"), self.w(pre + name + ".bias"))
-
-                q, k, v = (lin(x, f"attention.self.{n}").view(B, S, nh, H // nh).transpose(1, 2)
-                           for n in ("query", "key", "value"))
-                ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
-                ctx = ctx.transpose(1, 2).reshape(B, S, H)
-                x = F.layer_norm(lin(ctx, "attention.output.dense") + x, (H,),
-                                 self.w(pre + "attention.output.LayerNorm.weight"),
-                                 self.w(pre + "attention.output.LayerNorm.bias"), eps)
-                inter = F.gelu(lin(x, "intermediate.dense"))
-                x = F.layer_norm(lin(inter, "output.dense") + x, (H,), self.w(pre + "output.LayerNorm.weight"),
-                                 self.w(pre + "output.LayerNorm.bias"), eps)
-            m = attention_mask.unsqueeze(-1).to(x.dtype)
-            pooled = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            if normalize:
-                pooled = F.normalize(pooled.float(), dim=-1).to(x.dtype)
-            y = pooled
-            for j in range(self.n_head):
-                y = y @ self.head[j] + self.head[self.n_head + j]
-                if j < self.n_head - 1:
-                    y = torch.relu(y)
-            return y.float()
-
-    return Encoder().eval()
+    return PooledBertModule().eval()
 
 
-class TorchSession:
+class TorchSession(InferenceSession):
+    """The model on a PyTorch device. Launches are serialised by a lock (CUDA graphs share static
+    buffers and one memory pool); tokenization and waiting for the GPU happen outside it, so several
+    threads of one worker overlap their host work with the device."""
+
     name = "torch"
-    thread_safe = True  # launches are serialised inside (graphs and their static buffers are shared)
 
     def __init__(self, artifact: ModelArtifact, options: BackendOptions = BackendOptions()):
         import torch
@@ -140,9 +136,7 @@ class TorchSession:
         self.device = torch.device(device)
         self.on_gpu = self.device.type == "cuda"
         self.dtype = torch.float16 if (self.on_gpu and options.fp16) else torch.float32
-        config, weights, head = load_weights(artifact)
-        self.max_positions = int(config["max_position_embeddings"])
-        self.module = build_module(config, weights, head).to(self.device, self.dtype)
+        self.module = pooled_bert_module(artifact_weights(artifact)).to(self.device, self.dtype)
         self.input_names = ["input_ids", "attention_mask", "token_type_ids"]
         self.use_graphs = self.on_gpu and options.cuda_graphs
         self.graph_after = GRAPH_AFTER
@@ -156,21 +150,14 @@ class TorchSession:
         self.max_group_rows = GPU_GROUP_ROWS if self.on_gpu else 256
         log.info("torch session on %s (%s, CUDA graphs %s)", self.device, self.dtype, "on" if self.use_graphs else "off")
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
-        return self.run_many([feeds])[0]
-
-    def run_many(self, feeds_list: Iterable[Mapping[str, np.ndarray]]) -> list[np.ndarray]:
-        """Logits for each group. Every group is queued on the GPU before any result is read, so
-        the host prepares group k+1 (``feeds_list`` may be a generator that tokenizes it) while
-        the GPU computes group k; one sync at the end.
-
-        The lock is held only while a group is queued (graphs share static buffers and one memory
-        pool): another thread's tokenization and its wait for the GPU run outside it, so bundles
-        processed by several threads of one worker overlap their host work with the GPU."""
+    def run_many(self, groups: Iterable[Feeds]) -> list[np.ndarray]:
+        """Logits for each group. Every group is queued on the device before any result is read, so
+        the host prepares group k+1 (``groups`` may be a generator that tokenizes it) while the
+        GPU computes group k; one sync at the end."""
         torch = self._torch
         pending = []
         with torch.inference_mode():
-            for feeds in feeds_list:  # tokenizes the next group: outside the lock
+            for feeds in groups:  # tokenizes the next group: outside the lock
                 with self._lock:
                     pending.append(self._launch(feeds))
             if not pending:

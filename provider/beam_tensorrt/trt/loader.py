@@ -36,13 +36,18 @@ def module_name(trt: ModuleType) -> str:
     return trt.__name__.split(".")[0].replace("_bindings", "")
 
 
+def cudart_module() -> ModuleType:
+    """The CUDA runtime bindings (``cuda.bindings.runtime`` of cuda-python), imported lazily."""
+    from cuda.bindings import runtime as cudart  # type: ignore[import-not-found]
+
+    return cudart
+
+
 def cuda_check(result: Any) -> Any:
     """cuda.bindings calls return (err, *values); raise on error, return the value(s)."""
     err, *values = result if isinstance(result, tuple) else (result,)
     if int(err) != 0:
-        from cuda.bindings import runtime as cudart  # type: ignore[import-not-found]
-
-        name = cudart.cudaGetErrorName(err)[1]
+        name = cudart_module().cudaGetErrorName(err)[1]
         raise RuntimeError(f"CUDA error {int(err)} ({name.decode() if isinstance(name, bytes) else name})")
     if not values:
         return None
@@ -51,9 +56,7 @@ def cuda_check(result: Any) -> Any:
 
 def gpu_info(device: int = 0) -> tuple[str, str]:
     """(name, compute capability 'major.minor') of a CUDA device, without torch."""
-    from cuda.bindings import runtime as cudart  # type: ignore[import-not-found]
-
-    props = cuda_check(cudart.cudaGetDeviceProperties(device))
+    props = cuda_check(cudart_module().cudaGetDeviceProperties(device))
     name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
     return name.rstrip("\x00").strip(), f"{props.major}.{props.minor}"
 

@@ -5,7 +5,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from .profiles import Profile
 
@@ -29,6 +29,7 @@ class PlanMetadata:
     plan_sha256: str = ""
     input_names: list[str] = field(default_factory=list)
     build_seconds: float = 0.0
+    timing_cache_bytes_before: int = 0  # size of the timing cache the build started from (0: none)
 
     def profile_objects(self) -> list[Profile]:
         return [Profile(**p) for p in self.profiles]
@@ -89,11 +90,20 @@ def only_tuning_differs(problems: list[str]) -> bool:
     return all("same compute capability" in p for p in problems)
 
 
-def cache_key(onnx_sha256: str, runtime: RuntimeInfo, profiles: list[Profile], precision: str) -> str:
-    """What makes a plan reusable: same model, GPU, TensorRT build, profiles and precision."""
+def _digest(parts: Sequence[str], length: int) -> str:
     h = hashlib.sha256()
-    for part in (onnx_sha256, runtime.trt_module, runtime.trt_version, runtime.compute_capability,
-                 runtime.gpu_name, precision, json.dumps([p.to_dict() for p in profiles], sort_keys=True)):
+    for part in parts:
         h.update(part.encode())
         h.update(b"\0")
-    return h.hexdigest()[:24]
+    return h.hexdigest()[:length]
+
+
+def cache_key(onnx_sha256: str, runtime: RuntimeInfo, profiles: list[Profile], precision: str) -> str:
+    """What makes a plan reusable: same model, GPU, TensorRT build, profiles and precision."""
+    return _digest((onnx_sha256, runtime.trt_module, runtime.trt_version, runtime.compute_capability,
+                    runtime.gpu_name, precision, json.dumps([p.to_dict() for p in profiles], sort_keys=True)), 24)
+
+
+def timing_cache_key(runtime: RuntimeInfo) -> str:
+    """What a builder's timing cache is valid for: one TensorRT build on one GPU model."""
+    return _digest((runtime.trt_module, runtime.trt_version, runtime.compute_capability, runtime.gpu_name), 16)

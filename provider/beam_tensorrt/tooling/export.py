@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifact import Manifest, ModelArtifact, write_artifact
+from ..artifact import Manifest, ModelArtifact, write_artifact
 
 VERIFY_TEXTS = ["a short one", "this sentence is a little longer than the first one, with punctuation!",
                 "émoji 🙂 and ünïcödé", ""]
@@ -80,7 +80,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, opset: int = 1
         def forward(self, *tensors):
             return self.inner(**dict(zip(input_names, tensors))).logits
 
-    from .tokenization import TextTokenizer
+    from ..tokenization import TextTokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
@@ -108,7 +108,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, opset: int = 1
                                     "sha256": _checkpoint_sha256(checkpoint)})
         artifact = write_artifact(out, onnx_path, tok_json, manifest)
     if verify:
-        from .backends.onnxruntime import OnnxRuntimeSession
+        from ..backends.onnxruntime import OnnxRuntimeSession
 
         ours = OnnxRuntimeSession(artifact).run(check.feeds(input_names))
         diff = float(np.abs(ours - reference).max())

@@ -1,18 +1,17 @@
 """ONNX -> TensorRT plan: strongly typed network, explicit optimization profiles, timing cache."""
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from ..artifact import ModelArtifact, sha256_file
-from .loader import import_tensorrt, runtime_info
-from .metadata import PlanMetadata, metadata_path
-from .profiles import Profile, default_profiles
+from ..files import atomic_write
+from ..trt.loader import import_tensorrt, runtime_info
+from ..trt.metadata import PlanMetadata, metadata_path
+from ..trt.profiles import Profile, default_profiles
 
 if TYPE_CHECKING:  # checked against tensorrt-stubs; at run time the module is found lazily
     import tensorrt
@@ -86,6 +85,8 @@ def build_engine(onnx_path: Path, plan_path: Path, profiles: Sequence[Profile], 
             profile.set_shape(name, lo, opt, hi)
         config.add_optimization_profile(profile)
     cache_bytes = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
+    if cache_bytes:
+        say(f"starting from the timing cache {timing_cache} ({len(cache_bytes) / 1e3:.0f} kB)")
     try:
         cache: tensorrt.ITimingCache = config.create_timing_cache(cache_bytes)
         config.set_timing_cache(cache, ignore_mismatch=False)
@@ -102,16 +103,16 @@ def build_engine(onnx_path: Path, plan_path: Path, profiles: Sequence[Profile], 
     serialized: Optional[tensorrt.IHostMemory] = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build a plan from {onnx_path} (see the log above)")
-    plan_path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(plan_path, bytes(serialized))
+    atomic_write(plan_path, bytes(serialized))
     if timing_cache is not None and use_timing_cache:
-        _atomic_write(timing_cache, bytes(config.get_timing_cache().serialize()))
+        atomic_write(timing_cache, bytes(config.get_timing_cache().serialize()))
     meta = PlanMetadata(
         trt_module=info.trt_module, trt_version=info.trt_version, gpu_name=info.gpu_name,
         compute_capability=info.compute_capability, onnx_sha256=sha256_file(onnx_path), precision=precision,
         profiles=[p.to_dict() for p in profiles], strongly_typed=True, plan_sha256=sha256_file(plan_path),
-        input_names=input_names, build_seconds=round(time.monotonic() - start, 1))
-    _atomic_write(Path(metadata_path(plan_path)), meta.to_json().encode())
+        input_names=input_names, build_seconds=round(time.monotonic() - start, 1),
+        timing_cache_bytes_before=len(cache_bytes))
+    atomic_write(Path(metadata_path(plan_path)), meta.to_json().encode())
     say(f"wrote {plan_path} ({plan_path.stat().st_size / 1e6:.1f} MB) in {meta.build_seconds:.0f} s")
     return meta
 
@@ -125,12 +126,5 @@ def build_artifact_engine(artifact: ModelArtifact, plan_path: Path, *, precision
                         trt_module=trt_module)
     # The artifact's fp32 ONNX identifies the model, whichever file was built from.
     meta.onnx_sha256 = artifact.manifest.onnx_sha256
-    _atomic_write(Path(metadata_path(plan_path)), meta.to_json().encode())
+    atomic_write(Path(metadata_path(plan_path)), meta.to_json().encode())
     return meta
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)

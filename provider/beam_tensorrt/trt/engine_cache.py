@@ -6,6 +6,11 @@ publish is an atomic rename) and an optional shared location (any Beam filesyste
 gs://, s3://...). On the shared location the plan is written first and its metadata last: the
 metadata is the commit marker, and readers check the plan's sha256 against it. A ``.building``
 lease tells other machines that a build is under way, so they wait for it instead of rebuilding.
+
+Beside the plans lives the builder's *timing cache* for each GPU model and TensorRT version
+(``timing-KEY.cache``): the kernel timings of earlier builds, which let a later build (another
+model version, other profiles, another machine of the same GPU) skip most of its tuning. It is
+fetched from the shared location before a build and published back after it.
 """
 from __future__ import annotations
 
@@ -20,13 +25,14 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ..artifact import sha256_file
-from ..cache import cache_root, exclusive_lock
-from .metadata import PlanMetadata, RuntimeInfo, cache_key, metadata_path
+from ..files import atomic_write, cache_root, exclusive_lock
+from .metadata import PlanMetadata, RuntimeInfo, cache_key, metadata_path, timing_cache_key
 from .profiles import Profile
 
 log = logging.getLogger(__name__)
 
-Builder = Callable[[Path], PlanMetadata]
+# (plan path to write, timing cache file to read and update) -> the plan's metadata
+Builder = Callable[[Path, Path], PlanMetadata]
 
 
 class EngineCache:
@@ -41,10 +47,19 @@ class EngineCache:
     def key(onnx_sha256: str, runtime: RuntimeInfo, profiles: Sequence[Profile], precision: str) -> str:
         return cache_key(onnx_sha256, runtime, list(profiles), precision)
 
+    @staticmethod
+    def timing_key(runtime: RuntimeInfo) -> str:
+        return timing_cache_key(runtime)
+
     def local_plan(self, key: str) -> Path:
         return self.local / f"{key}.plan"
 
-    def get_or_build(self, key: str, build: Builder) -> Path:
+    def local_timing_cache(self, timing_key: str) -> Path:
+        return self.local / f"timing-{timing_key}.cache"
+
+    def get_or_build(self, key: str, build: Builder, timing_key: str = "default") -> Path:
+        """The local path of the plan ``key``: cached here, fetched from the shared location, or
+        built now by ``build`` (with the timing cache ``timing_key``)."""
         plan = self.local_plan(key)
         if _valid_local(plan):
             return plan
@@ -55,18 +70,21 @@ class EngineCache:
                 return plan
             if self.shared and self._wait_for_other_builder(key, plan):
                 return plan
-            self._build_local(key, plan, build)
+            timing = self.local_timing_cache(timing_key)
             if self.shared:
-                self._publish_shared(key, plan)
+                self._fetch_timing_cache(timing_key, timing)
+            self._build_local(key, plan, timing, build)
+            if self.shared:
+                self._publish_shared(key, plan, timing_key, timing)
         return plan
 
     # -- local -------------------------------------------------------------------------------
-    def _build_local(self, key: str, plan: Path, build: Builder) -> None:
+    def _build_local(self, key: str, plan: Path, timing: Path, build: Builder) -> None:
         self.local.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.local))
         try:
             staged = stage / plan.name
-            meta = build(staged)
+            meta = build(staged, timing)
             if not meta.plan_sha256:
                 meta.plan_sha256 = sha256_file(staged)
             Path(metadata_path(staged)).write_text(meta.to_json())
@@ -130,7 +148,23 @@ class EngineCache:
             f.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}).encode())
         return False
 
-    def _publish_shared(self, key: str, plan: Path) -> None:
+    def _fetch_timing_cache(self, timing_key: str, local: Path) -> None:
+        """Take the shared timing cache when it knows more than ours (it is only ever extended)."""
+        from apache_beam.io.filesystems import FileSystems
+
+        url = self._shared_path(f"timing-{timing_key}", ".cache")
+        try:
+            if not FileSystems.exists(url):
+                return
+            data = _read(url)
+        except Exception as e:  # a timing cache only saves time: never fail a build for it
+            log.warning("could not read the shared timing cache %s: %s", url, e)
+            return
+        if not local.is_file() or len(data) > local.stat().st_size:
+            atomic_write(local, data)
+            log.info("timing cache %s fetched from %s (%d bytes)", timing_key, self.shared, len(data))
+
+    def _publish_shared(self, key: str, plan: Path, timing_key: str, timing: Path) -> None:
         from apache_beam.io.filesystems import FileSystems
 
         try:
@@ -139,6 +173,9 @@ class EngineCache:
             with FileSystems.create(self._shared_path(key, ".plan.json")) as dst:
                 dst.write(Path(metadata_path(plan)).read_bytes())
             log.info("engine plan %s published to %s", key, self.shared)
+            if timing.is_file():
+                with FileSystems.create(self._shared_path(f"timing-{timing_key}", ".cache")) as dst:
+                    dst.write(timing.read_bytes())
         finally:
             lease = self._shared_path(key, ".building")
             if FileSystems.exists(lease):

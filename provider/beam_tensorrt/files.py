@@ -1,0 +1,75 @@
+"""Local files: where caches live, one writer at a time, and atomic publication.
+
+Everything this package writes for others to read (model artifacts, engine plans, timing caches)
+goes through ``atomic_write`` or ``publish_directory``: a reader sees the old file or the whole
+new one, never a half-written one.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+CACHE_ENV = "BEAM_TENSORRT_CACHE"
+
+
+def cache_root() -> Path:
+    """``$BEAM_TENSORRT_CACHE``, else ``$XDG_CACHE_HOME/beam-tensorrt``, else ``~/.cache/beam-tensorrt``."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "beam-tensorrt"
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """One writer at a time per machine for ``path`` (Beam may start several worker processes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def staging_dir(final: Path) -> Path:
+    """An empty directory beside ``final`` (same filesystem, so it can be renamed into place)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+
+
+def publish_directory(staging: Path, final: Path, complete_marker: str) -> Path:
+    """Move a fully written directory into place atomically.
+
+    ``rename`` of a directory is atomic on one filesystem; if another process published the same
+    thing first (``final/complete_marker`` exists), keep theirs and drop ours.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(staging, final)
+    except OSError:
+        if (final / complete_marker).is_file():
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            raise
+    return final

@@ -1,0 +1,152 @@
+"""Every backend held to the one contract the classifier relies on (``backends.base.InferenceSession``),
+on a CPU: ONNX Runtime and PyTorch for real, TensorRT's runner with its CUDA and TensorRT calls
+faked (tests/fake_tensorrt.py: asynchronous streams, graphs, profiles; a real ONNX Runtime session
+computes the logits). Reference: ONNX Runtime on the same model."""
+import threading
+
+import numpy as np
+import pytest
+
+import fake_tensorrt
+from beam_tensorrt.backends import REGISTRY, BackendOptions, open_session
+from beam_tensorrt.backends.base import InferenceSession
+from beam_tensorrt.classifier import TextClassifier
+from beam_tensorrt.tokenization import TextTokenizer
+from beam_tensorrt.trt.profiles import default_profiles
+
+TEXTS = ["good", "a fine, warm film", "dull and far too long " * 3, "word " * 60, "x " * 200, "", "café 🙂",
+         "not as gripping as i hoped", "the second half dragged", "a triumph"]
+BACKENDS = ["onnxruntime", "torch", "tensorrt-fake", "tensorrt-fake-no-graphs"]
+
+
+def fake_plan(tmp_path, artifact, max_seq_len=256, max_batch=16):
+    """Write a fake plan (+ its real metadata file) as the engine builder would."""
+    from beam_tensorrt.trt.metadata import PlanMetadata, metadata_path
+
+    profiles = default_profiles(max_seq_len, max_batch)
+    plan = tmp_path / "model.plan"
+    fake_tensorrt.write_fake_plan(plan, artifact.onnx_path, len(artifact.manifest.labels), profiles)
+    name, major, minor = fake_tensorrt.GPU
+    meta = PlanMetadata(trt_module="tensorrt", trt_version=fake_tensorrt.TRT_VERSION, gpu_name=name,
+                        compute_capability=f"{major}.{minor}", onnx_sha256=artifact.manifest.onnx_sha256,
+                        precision="fp32", profiles=[p.to_dict() for p in profiles])
+    open(metadata_path(plan), "w").write(meta.to_json())
+    return plan
+
+
+@pytest.fixture(params=BACKENDS)
+def session(request, default_artifact, tmp_path, monkeypatch):
+    name = request.param
+    if name == "torch":
+        pytest.importorskip("torch", reason="the PyTorch backend needs torch (installed by `make test`)")
+        s = open_session("torch", default_artifact, BackendOptions(device="cpu"))
+    elif name.startswith("tensorrt-fake"):
+        fake_tensorrt.install(monkeypatch)
+        from beam_tensorrt.trt.runtime import TensorRTSession
+
+        s = TensorRTSession(fake_plan(tmp_path, default_artifact), onnx_sha256=default_artifact.manifest.onnx_sha256,
+                            cuda_graphs=not name.endswith("no-graphs"))
+    else:
+        s = open_session(name, default_artifact)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def reference(default_artifact):
+    return open_session("onnxruntime", default_artifact)
+
+
+def groups_of(artifact, shapes):
+    """Token groups of the given (rows, words) shapes, texts varying so rows differ."""
+    tok = TextTokenizer(artifact.tokenizer_path, 256)
+    return [tok([" ".join(f"w{(i * 7 + j) % 50}" for j in range(words)) for i in range(rows)]).feeds(
+        ["input_ids", "attention_mask", "token_type_ids"]) for rows, words in shapes]
+
+
+def test_declares_what_the_classifier_relies_on(session):
+    assert isinstance(session.name, str) and session.name
+    assert set(session.input_names) <= {"input_ids", "attention_mask", "token_type_ids"}
+    assert "input_ids" in session.input_names and "attention_mask" in session.input_names
+    assert isinstance(session.token_budget, int) and session.token_budget > 0
+    assert isinstance(session.max_group_rows, int) and session.max_group_rows > 0
+    assert InferenceSession in type(session).__mro__  # subclassed explicitly: the contract is declared
+
+
+# Rows and words chosen to hit every length bucket of the fake plan (1-32, 33-64, 65-128, 129-256
+# tokens; at most 16, 16, 16, 8 rows), groups larger than a profile accepts at their length (split
+# and stitched), one row, and a shape that recurs (CUDA graphs).
+SHAPES = [(3, 2), (20, 10), (1, 1), (17, 45), (5, 100), (10, 150), (2, 250), (12, 20), (12, 20), (12, 20), (12, 20)]
+
+
+def test_run_many_consumes_a_generator_once_in_order(session, default_artifact, reference):
+    groups = groups_of(default_artifact, SHAPES)
+    read = []
+
+    def generator():
+        for i, g in enumerate(groups):
+            read.append(i)
+            yield {n: g[n] for n in session.input_names}
+
+    results = session.run_many(generator())
+    assert read == list(range(len(groups)))
+    assert len(results) == len(groups)
+    for g, got in zip(groups, results):
+        want = reference.run(g)
+        assert got.shape == want.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, atol=1e-4)
+    assert session.run_many(iter([])) == []
+
+
+def test_run_is_one_group_of_run_many(session, default_artifact, reference):
+    g = groups_of(default_artifact, [(6, 12)])[0]
+    np.testing.assert_allclose(session.run({n: g[n] for n in session.input_names}), reference.run(g), atol=1e-4)
+
+
+def test_concurrent_callers_get_their_own_results(session, default_artifact, reference):
+    inputs = [groups_of(default_artifact, [(2 + i, 3 + 2 * i), (5, 20 + i), (2, 70)]) for i in range(5)]
+    expected = [[reference.run(g) for g in gs] for gs in inputs]
+    got: dict = {}
+    errors: list = []
+
+    def work(i):
+        try:
+            for _ in range(2):
+                got[i] = session.run_many(({n: g[n] for n in session.input_names} for g in inputs[i]))
+        except Exception as e:  # surfaced below: a thread's exception would otherwise vanish
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(5)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors, errors
+    for i in range(5):
+        for g, want in zip(got[i], expected[i]):
+            np.testing.assert_allclose(g, want, atol=1e-4)
+
+
+def test_classifier_on_the_backend_labels_like_onnxruntime(session, default_artifact):
+    ours = TextClassifier(default_artifact, session, 256)
+    theirs = TextClassifier(default_artifact, open_session("onnxruntime", default_artifact), 256)
+    texts = TEXTS * 8  # several groups, handed over by a generator: the pipelined path
+    got, want = ours.classify(texts), theirs.classify(texts)
+    assert [p.label for p in got] == [p.label for p in want]
+    np.testing.assert_allclose([p.score for p in got], [p.score for p in want], atol=1e-4)
+
+
+def test_registry_lists_every_backend_module():
+    assert list(REGISTRY) == ["tensorrt", "torch", "onnxruntime"]
+
+
+def test_fake_tensorrt_graphs_are_replayed(default_artifact, tmp_path, monkeypatch):
+    """The runner captures a recurring shape once and replays it; replays give the same logits."""
+    cudart = fake_tensorrt.install(monkeypatch)
+    from beam_tensorrt.trt.runtime import TensorRTSession
+
+    session = TensorRTSession(fake_plan(tmp_path, default_artifact), cuda_graphs=True)
+    group = groups_of(default_artifact, [(10, 5)])[0]
+    first = session.run(group)
+    for _ in range(5):
+        np.testing.assert_allclose(session.run(group), first, atol=1e-6)
+    assert cudart.graph_launches == 6 - session.graph_after - 1
+    session.close()
