@@ -260,7 +260,8 @@ def report(args, rows, notes, opened, backend_s, n, H, L, engine_cache) -> None:
         plans = sorted(str(p) for p in Path(engine_cache).glob("*.plan.json"))
         args.json.write_text(json.dumps({
             "rows": n, "batch_size": args.batch_size, "large_batch_size": args.large_batch_size, "device": device,
-            "cpu_cores": os.cpu_count(), "backends": args.backends, "command": " ".join(sys.argv),
+            "cpu_cores": os.cpu_count(), "backends": args.backends,
+            "command": "python -m bench.gpu_throughput " + " ".join(sys.argv[1:]),
             "seconds": {k: r["seconds"] for k, r in rows.items()},
             "sentences_per_s": {k: r.get("rows", n) / r["seconds"] for k, r in rows.items()},
             "steady_sentences_per_s": {k: r["steady"] for k, r in rows.items() if r.get("steady")},

@@ -91,7 +91,8 @@ def main() -> int:
     print(f"\nwarm build / cold build: {ratio:.2f}x" if ratio is not None else "\n(no build time recorded)")
     if args.json:
         args.json.write_text(json.dumps({"gpu": gpu, "artifact": args.artifact.name, "max_seq_len": args.max_seq_len,
-                                         "command": " ".join(sys.argv), "situations": results,
+                                         "command": "python -m bench.trt_cold_start " + " ".join(sys.argv[1:]),
+                                         "situations": results,
                                          "warm_over_cold_build": ratio}, indent=2))
     return 0
 

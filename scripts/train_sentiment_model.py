@@ -20,7 +20,7 @@ What it does, in order (every step seeded):
    the product's way (adapters merged with numpy, ONNX built without torch) and ONNX Runtime's
    logits are checked against the trained model's.
 
-    python scripts/train_sentiment_model.py --data ../shared/data/sst2 --out-dir OUT [--device cuda]
+    python -m scripts.train_sentiment_model --data ../shared/data/sst2 --out-dir OUT [--device cuda]
         [--rank 16 --epochs 4 --lr 5e-4 --batch-size 32 --seed 0] [--json OUT/report.json]
 
 Needs torch (``pip install 'beam-tensorrt[export]'``); a GPU makes it take minutes.
@@ -28,7 +28,6 @@ Needs torch (``pip install 'beam-tensorrt[export]'``); a GPU makes it take minut
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import random
@@ -40,77 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-SEED_SPLIT = 20261126
-
-
-# -- data -----------------------------------------------------------------------------------------
-
-def read_tsv(path: Path) -> list[tuple[str, int]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return [(r["sentence"].strip(), int(r["label"])) for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
-
-
-def sub_spans(words: list[str]) -> set[str]:
-    """Every contiguous run of words, the whole included."""
-    return {" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
-
-
-def honest_split(phrases: dict[str, int], n_val: int, n_test: int, seed: int = SEED_SPLIT, min_words: int = 4):
-    """(train phrases, val sentences, test sentences), each a list of (text, label).
-
-    A sentence is a phrase that is no part of a longer phrase. Held-out sentences are drawn among
-    those of at least ``min_words`` words; every phrase inside a held-out sentence leaves training."""
-    inside_longer: set[str] = set()
-    for p in phrases:
-        words = p.split()
-        if len(words) > 1:
-            inside_longer |= sub_spans(words) - {p}
-    sentences = sorted(p for p in phrases if p not in inside_longer and len(p.split()) >= min_words)
-    held = random.Random(seed).sample(sentences, n_val + n_test)
-    val, test = held[:n_val], held[n_val:]
-    leaving: set[str] = set()
-    for s in held:
-        leaving |= sub_spans(s.split())
-    train = [(p, y) for p, y in phrases.items() if p not in leaving]
-    return train, [(s, phrases[s]) for s in val], [(s, phrases[s]) for s in test]
-
-
-# -- metrics --------------------------------------------------------------------------------------
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def expected_calibration_error(logits: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    probs = softmax(logits)
-    conf, pred = probs.max(axis=1), probs.argmax(axis=1)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        inside = (conf > lo) & (conf <= hi)
-        if inside.any():
-            ece += inside.mean() * abs(conf[inside].mean() - (pred[inside] == labels[inside]).mean())
-    return float(ece)
-
-
-def nll(logits: np.ndarray, labels: np.ndarray) -> float:
-    return float(-np.log(softmax(logits)[np.arange(len(labels)), labels] + 1e-12).mean())
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature minimising validation NLL (golden-section search on log T)."""
-    lo, hi = math.log(0.05), math.log(20.0)
-    g = (math.sqrt(5) - 1) / 2
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    for _ in range(60):
-        if nll(logits / math.exp(a), labels) < nll(logits / math.exp(b), labels):
-            hi = b
-        else:
-            lo = a
-        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    return math.exp((lo + hi) / 2)
+from scripts.sst2_split import SEED_SPLIT, expected_calibration_error, fit_temperature, honest_split, read_tsv
 
 
 # -- model ----------------------------------------------------------------------------------------
@@ -324,7 +253,8 @@ def main() -> int:
     labels = {k: np.array([y for _, y in items]) for k, items in (("val", val), ("test", test), ("dev", dev))}
     temperature = fit_temperature(val_logits, labels["val"])
     report = {
-        "command": " ".join(sys.argv), "seed": args.seed, "split_seed": SEED_SPLIT,
+        "command": "python -m scripts.train_sentiment_model " + " ".join(sys.argv[1:]), "seed": args.seed,
+        "split_seed": SEED_SPLIT,
         "device": torch.cuda.get_device_name(0) if on_gpu else "cpu", "torch": torch.__version__,
         "hyperparameters": {k: getattr(args, k) for k in ("rank", "alpha", "epochs", "lr", "weight_decay", "dropout",
                                                           "batch_size")},
@@ -347,8 +277,11 @@ def main() -> int:
     meta = {"trained_on": f"SST-2 train.tsv minus held-out sentences ({len(train)} phrases)",
             "val_sentence_accuracy": f"{report['accuracy']['val_sentences']:.4f}",
             "test_sentence_accuracy": f"{report['accuracy']['test_sentences']:.4f}",
-            "temperature": f"{temperature:.4f}", "script": "scripts/train_sentiment_model.py", "seed": str(args.seed)}
-    save_file({k: np.ascontiguousarray(v, np.float32) for k, v in adapters.items()}, str(adapters_path), metadata=meta)
+            "temperature": f"{temperature:.4f}", "script": "python -m scripts.train_sentiment_model", "seed": str(args.seed)}
+    # Low-rank pairs in float16 (half the bytes; merged logits move by < 1e-3, labels do not), the
+    # trained biases and LayerNorms in float32.
+    save_file({k: np.ascontiguousarray(v, np.float16 if ".lora_" in k else np.float32) for k, v in adapters.items()},
+              str(adapters_path), metadata={**meta, "lora_dtype": "float16"})
     save_file({f"head.{j}.{k}": np.ascontiguousarray(v, np.float32)
                for j, (w, b) in enumerate(head) for k, v in (("weight", w), ("bias", b))}, str(head_path), metadata=meta)
     report["files"] = {p.name: p.stat().st_size for p in (adapters_path, head_path)}

@@ -52,6 +52,12 @@ def session(request, default_artifact, tmp_path, monkeypatch):
     s.close()
 
 
+@pytest.fixture
+def atol():
+    """How close to ONNX Runtime fp32 a backend's logits must be (fp32 on the CPU here)."""
+    return 1e-4
+
+
 @pytest.fixture(scope="module")
 def reference(default_artifact):
     return open_session("onnxruntime", default_artifact)
@@ -79,7 +85,7 @@ def test_declares_what_the_classifier_relies_on(session):
 SHAPES = [(3, 2), (20, 10), (1, 1), (17, 45), (5, 100), (10, 150), (2, 250), (12, 20), (12, 20), (12, 20), (12, 20)]
 
 
-def test_run_many_consumes_a_generator_once_in_order(session, default_artifact, reference):
+def test_run_many_consumes_a_generator_once_in_order(session, default_artifact, reference, atol):
     groups = groups_of(default_artifact, SHAPES)
     read = []
 
@@ -94,16 +100,16 @@ def test_run_many_consumes_a_generator_once_in_order(session, default_artifact, 
     for g, got in zip(groups, results):
         want = reference.run(g)
         assert got.shape == want.shape and got.dtype == np.float32
-        np.testing.assert_allclose(got, want, atol=1e-4)
+        np.testing.assert_allclose(got, want, atol=atol)
     assert session.run_many(iter([])) == []
 
 
-def test_run_is_one_group_of_run_many(session, default_artifact, reference):
+def test_run_is_one_group_of_run_many(session, default_artifact, reference, atol):
     g = groups_of(default_artifact, [(6, 12)])[0]
-    np.testing.assert_allclose(session.run({n: g[n] for n in session.input_names}), reference.run(g), atol=1e-4)
+    np.testing.assert_allclose(session.run({n: g[n] for n in session.input_names}), reference.run(g), atol=atol)
 
 
-def test_concurrent_callers_get_their_own_results(session, default_artifact, reference):
+def test_concurrent_callers_get_their_own_results(session, default_artifact, reference, atol):
     inputs = [groups_of(default_artifact, [(2 + i, 3 + 2 * i), (5, 20 + i), (2, 70)]) for i in range(5)]
     expected = [[reference.run(g) for g in gs] for gs in inputs]
     got: dict = {}
@@ -122,16 +128,16 @@ def test_concurrent_callers_get_their_own_results(session, default_artifact, ref
     assert not errors, errors
     for i in range(5):
         for g, want in zip(got[i], expected[i]):
-            np.testing.assert_allclose(g, want, atol=1e-4)
+            np.testing.assert_allclose(g, want, atol=atol)
 
 
-def test_classifier_on_the_backend_labels_like_onnxruntime(session, default_artifact):
+def test_classifier_on_the_backend_labels_like_onnxruntime(session, default_artifact, atol):
     ours = TextClassifier(default_artifact, session, 256)
     theirs = TextClassifier(default_artifact, open_session("onnxruntime", default_artifact), 256)
     texts = TEXTS * 8  # several groups, handed over by a generator: the pipelined path
     got, want = ours.classify(texts), theirs.classify(texts)
     assert [p.label for p in got] == [p.label for p in want]
-    np.testing.assert_allclose([p.score for p in got], [p.score for p in want], atol=1e-4)
+    np.testing.assert_allclose([p.score for p in got], [p.score for p in want], atol=atol)
 
 
 def test_registry_lists_every_backend_module():

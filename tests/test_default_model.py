@@ -30,7 +30,27 @@ def test_first_use_builds_once_with_a_message_then_reuses(tmp_path):
     assert again.returncode == 0 and out.strip() == artifact and "building" not in err
 
 
-def test_shipped_head_is_small():
-    assert sentiment_minilm.HEAD_FILE.stat().st_size < 5 * 1024 * 1024
-    layers = sentiment_minilm.weights().head
-    assert layers[0][0].shape[0] == 384 and layers[-1][1].shape == (2,)
+def test_what_ships_is_small_and_fits_the_encoder():
+    for shipped in (sentiment_minilm.HEAD_FILE, sentiment_minilm.ADAPTERS_FILE):
+        assert shipped.stat().st_size < 5 * 1024 * 1024
+    model = sentiment_minilm.weights()
+    assert model.head[0][0].shape[0] == 384 and model.head[-1][1].shape == (2,)
+
+
+def test_adapters_merge_into_the_encoder_weights():
+    import numpy as np
+    import pytest
+
+    from beam_tensorrt.models.bert import merge_adapters
+
+    rng = np.random.default_rng(0)
+    w, bias = rng.standard_normal((6, 4)).astype(np.float32), np.zeros(6, np.float32)
+    a, b = rng.standard_normal((2, 4)).astype(np.float16), rng.standard_normal((6, 2)).astype(np.float16)
+    encoder = {"l.weight": w, "l.bias": bias, "other.weight": w}
+    merged = merge_adapters(encoder, {"l.lora_A": a, "l.lora_B": b, "l.bias": np.ones(6, np.float32)})
+    np.testing.assert_allclose(merged["l.weight"], w + b.astype(np.float32) @ a.astype(np.float32), rtol=1e-6)
+    assert merged["l.bias"].tolist() == [1.0] * 6 and merged["other.weight"] is w and encoder["l.weight"] is w
+    with pytest.raises(ValueError, match="matches no encoder weight"):
+        merge_adapters(encoder, {"nope.bias": bias})
+    with pytest.raises(ValueError, match="has shape"):
+        merge_adapters(encoder, {"l.bias": np.ones(3, np.float32)})
