@@ -43,18 +43,25 @@ def test_output_schema_keeps_input_fields_and_adds_results(reviews):
 
 
 def test_bad_rows_go_to_error_output_with_reason():
-    good = [{"text": "a wonderful, moving film", "n": 1}, {"text": "", "n": 2}, {"text": "   ", "n": 3}]
+    good = [{"text": "a wonderful, moving film", "n": 1}]
     bad = [({"n": 4}, "missing"), ({"text": None, "n": 5}, "null"), ({"text": 42, "n": 6}, "must be a string"),
-           ({"text": "ok", "label": "x", "n": 8}, "already has")]
+           ({"text": "ok", "label": "x", "n": 8}, "already has"), ({"text": "", "n": 2}, "is empty"),
+           ({"text": " \t\n", "n": 3}, "only whitespace")]
     with beam.Pipeline(options=OPTIONS) as p:
         result = (p | beam.Create(good + [b for b, _ in bad])
                     | ClassifyText(error_handling={"output": "bad_rows"}))
         assert set(result) == {"output", "bad_rows"}
         assert_that(result["output"] | beam.Map(lambda r: (r.n, r.label in ("POSITIVE", "NEGATIVE"))),
-                    equal_to([(1, True), (2, True), (3, True)]))
+                    equal_to([(1, True)]))
         reasons = {b["n"]: why for b, why in bad}
         assert_that(result["bad_rows"] | beam.Map(lambda e: (e.element["n"], reasons[e.element["n"]] in e.msg)),
                     equal_to([(n, True) for n in reasons]), label="errors")
+
+
+def test_empty_text_is_classified_when_allowed():
+    with beam.Pipeline(options=OPTIONS) as p:
+        out = p | beam.Create(["", "   ", "fine"]) | ClassifyText(allow_empty_text=True)
+        assert_that(out | beam.Map(lambda r: r.label in ("POSITIVE", "NEGATIVE")), equal_to([True] * 3))
 
 
 def test_string_input_and_schema_errors_type():
@@ -86,6 +93,7 @@ def test_without_error_handling_a_bad_row_fails_the_pipeline_with_the_reason():
     ({"label_field": "x", "score_field": "x"}, "label_field"),
     ({"device": "gpu0"}, "device"),
     ({"model_copies": 0}, "model_copies"),
+    ({"allow_empty_text": "yes"}, "allow_empty_text"),
     ({"error_handling": {"outptu": "e"}}, "error_handling"),
 ])
 def test_invalid_config_fails_at_construction_naming_the_field(kwargs, field):
@@ -136,7 +144,7 @@ def test_metrics_count_rows_and_the_utf8_bytes_of_their_text():
     rows = [beam.Row(id="1", text="good"), beam.Row(id="2", text="café 🙂"), beam.Row(id="3", text="")]
     p = beam.Pipeline(options=OPTIONS)
     _ = (p | beam.Create(rows).with_output_types(RowTypeConstraint.from_fields([("id", str), ("text", str)]))
-           | ClassifyText())
+           | ClassifyText(allow_empty_text=True))
     result = p.run()
     result.wait_until_finish()
     from apache_beam.metrics.metric import MetricsFilter

@@ -16,10 +16,15 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_classify_tsv_keeps_fields_and_labels(tmp_path, reviews):
+def test_classify_tsv_keeps_fields_and_labels_and_runs_quietly(tmp_path, reviews):
     out = tmp_path / "out.jsonl"
     proc = run_cli("classify", "--input", str(EXAMPLES / "reviews.tsv"), "--output", str(out))
     assert proc.returncode == 0, proc.stderr
+    # A healthy run says one thing: the summary. No warnings, tracebacks or terminal codes.
+    lines = [line for line in proc.stderr.splitlines() if "building the default model" not in line
+             and "built 'sentiment-minilm'" not in line]
+    assert len(lines) == 1 and lines[0].startswith("beam-tensorrt: classified 20 rows -> "), proc.stderr
+    assert "\x1b" not in proc.stderr and proc.stdout == ""
     rows = read_jsonl(out)
     assert len(rows) == len(reviews)
     assert {tuple(sorted(r)) for r in rows} == {("expected", "id", "label", "score", "text")}
@@ -61,10 +66,46 @@ def test_classify_csv_and_txt(tmp_path):
     assert sorted(r["label"] for r in read_jsonl(tmp_path / "txt.jsonl")) == ["NEGATIVE", "POSITIVE"]
 
 
-def test_bad_config_is_a_clear_error_not_a_traceback(tmp_path):
-    proc = run_cli("classify", "--input", str(EXAMPLES / "reviews.tsv"), "--output", str(tmp_path / "o.jsonl"),
-                   "--backend", "nope")
-    assert proc.returncode == 2
-    assert "'backend'" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_cli("classify", "--input", str(tmp_path / "missing.xlsx"), "--output", str(tmp_path / "o.jsonl"))
-    assert proc.returncode == 2 and "unknown extension" in proc.stderr
+def one_line_error(proc) -> str:
+    """A user's mistake: exit 2 and exactly one line on stderr."""
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("beam-tensorrt: error: "), proc.stderr
+    return lines[0]
+
+
+def test_every_mistake_is_one_line_naming_cause_and_fix(tmp_path):
+    good, out = str(EXAMPLES / "reviews.tsv"), str(tmp_path / "o.jsonl")
+    assert "'backend'" in one_line_error(run_cli("classify", "--input", good, "--output", out, "--backend", "nope"))
+    assert "unknown extension" in one_line_error(run_cli("classify", "--input", str(tmp_path / "x.xlsx"), "--output", out))
+    assert "no such file" in one_line_error(run_cli("classify", "--input", str(tmp_path / "missing.tsv"), "--output", out))
+    assert "name the file *.jsonl" in one_line_error(
+        run_cli("classify", "--input", good, "--output", str(tmp_path / "x.parquet")))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": 3}\n', encoding="utf-8")
+    line = one_line_error(run_cli("classify", "--input", str(bad), "--output", out))
+    assert "field 'text' must be a string" in line and "--errors FILE" in line
+    assert "--environment-config" in one_line_error(run_cli("serve", "--environment", "external", "--port", "0"))
+
+
+def test_empty_text_is_rejected_unless_asked_for(tmp_path):
+    src, out, err = tmp_path / "in.txt", tmp_path / "out.jsonl", tmp_path / "err.jsonl"
+    src.write_text("I loved it\n\n   \nI hated it\n", encoding="utf-8")
+    proc = run_cli("classify", "--input", str(src), "--output", str(out), "--errors", str(err))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(r["label"] for r in read_jsonl(out)) == ["NEGATIVE", "POSITIVE"]
+    assert sorted(e["msg"].split(" (")[0] for e in read_jsonl(err)) == ["field 'text' is empty",
+                                                                        "field 'text' is only whitespace"]
+    proc = run_cli("classify", "--input", str(src), "--output", str(out), "--allow-empty-text")
+    assert proc.returncode == 0 and len(read_jsonl(out)) == 4
+
+
+def test_progress_lines_then_a_summary_when_not_a_terminal(tmp_path):
+    src = tmp_path / "many.txt"
+    src.write_text("".join(f"a fine film, number {i}\n" for i in range(3000)), encoding="utf-8")
+    proc = run_cli("classify", "--input", str(src), "--output", str(tmp_path / "o.jsonl"), "--progress-every", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    progress = [line for line in lines if " / 3,000 (" in line]
+    assert progress and all("rows/s" in line for line in progress), proc.stderr
+    assert lines[-1].startswith("beam-tensorrt: classified 3,000 rows -> ") and "rows/s" in lines[-1]

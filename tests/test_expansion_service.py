@@ -160,3 +160,53 @@ def test_binds_loopback_by_default_and_sigterm_exits_cleanly(tmp_path):
     assert {a.removeprefix("::ffff:") for a in listening_addresses(svc.port)} == {"127.0.0.1"}
     assert svc.stop(signal.SIGTERM) == 0
     assert "shutting down" in svc.log() and "stopped" in svc.log()
+
+
+def test_a_loopback_client_can_use_the_service(service):
+    """A Python client whose own environment is LOOPBACK: its options must not leak into what the
+    service expands (Beam lays client options over the service's)."""
+    options = PipelineOptions(["--runner=FnApiRunner", "--environment_type=LOOPBACK"])
+    with beam.Pipeline(options=options) as p:
+        out = (p | beam.Create(ROWS)
+                 | SchemaAwareExternalTransform(IDENTIFIER, service.address, rearrange_based_on_discovery=True))
+        assert_that(out | beam.Map(lambda r: (r.id, r.label)), equal_to([(1, "POSITIVE"), (2, "NEGATIVE")]))
+
+
+def start_worker(address: str, worker_id: str) -> "beam_fn_api_pb2.StartWorkerResponse":
+    from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc, endpoints_pb2
+
+    pool = beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolStub(grpc.insecure_channel(address))
+    return pool.StartWorker(beam_fn_api_pb2.StartWorkerRequest(
+        worker_id=worker_id, control_endpoint=endpoints_pb2.ApiServiceDescriptor(url="127.0.0.1:9")), timeout=60)
+
+
+def test_worker_pool_reports_a_worker_that_cannot_start(tmp_path):
+    """`beam-tensorrt worker-pool`: a worker process that dies on start fails StartWorker with its output,
+    so the runner fails the job instead of waiting for a worker that never comes."""
+    import os
+    import re
+    import select
+    import subprocess
+    import sys
+
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'No module named apache_beam (a broken worker interpreter)' >&2\nexit 3\n")
+    os.chmod(broken, 0o755)
+    for python, should_fail in ((str(broken), True), (sys.executable, False)):
+        proc = subprocess.Popen([sys.executable, "-m", "beam_tensorrt.cli", "worker-pool", "--port", "0",
+                                 "--python", python, "--start-check-seconds", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            ready, _, _ = select.select([proc.stdout], [], [], 60)
+            line = proc.stdout.readline() if ready else ""
+            port = re.search(r"listening on [\d.]+:(\d+)", line)
+            assert port, line + proc.stderr.read() if proc.poll() is not None else line
+            response = start_worker(f"127.0.0.1:{port.group(1)}", "w1")
+            if should_fail:
+                assert "exited with code 3 while starting" in response.error
+                assert "No module named apache_beam" in response.error
+            else:
+                assert response.error == ""
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0

@@ -20,7 +20,11 @@ TEXTS = ["the film is a delight", "dull, dull, dull.", "", "naïve café 🙂 �
 def test_default_model_matches_pytorch(default_artifact):
     enc = sentiment_minilm.encoder_dir()
     bert = transformers.BertModel.from_pretrained(str(enc), local_files_only=True, attn_implementation="eager").eval()
-    head = sentiment_minilm.weights().head
+    model = sentiment_minilm.weights()  # the fine-tuning adapters merged into the encoder
+    weights = {k: torch.from_numpy(v) for k, v in model.encoder.items() if not k.endswith("position_ids")}
+    missing, unexpected = bert.load_state_dict(weights, strict=False)
+    assert not unexpected and all("position_ids" in k for k in missing)
+    head = model.head
     batch = TextTokenizer(default_artifact.tokenizer_path, 128)(TEXTS)
     ours = OnnxRuntimeSession(default_artifact).run(batch.feeds(["input_ids", "attention_mask", "token_type_ids"]))
     with torch.no_grad():

@@ -1,7 +1,6 @@
 """The expansion service under TLS, load, malformed requests and SIGTERM during load: a real subprocess
 on loopback, real gRPC clients, bounded in count and time."""
 import datetime
-import os
 import random
 import signal
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 from apache_beam.portability.api import beam_expansion_api_pb2, beam_expansion_api_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from beam_tensorrt.expansion.schema import IDENTIFIER
 from service_fixture import start_service
 
 
@@ -193,8 +193,10 @@ def test_fuzzed_requests_get_errors_never_a_crash_or_hang(tmp_path):
             if i % 2000 == 1999:
                 data = b"\x0a" + b"\xff" * (40 << 20)  # oversized: over the 32 MiB limit
             try:
-                expand(data, timeout=30)
-                return "answered"
+                response = beam_expansion_api_pb2.ExpansionResponse.FromString(expand(data, timeout=30))
+                # Answered: then refused with a reason; nothing malformed is ever expanded.
+                assert response.error and not response.transform.spec.urn, response
+                return "refused"
             except grpc.RpcError as e:
                 assert e.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
                                     grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN), e
@@ -202,22 +204,22 @@ def test_fuzzed_requests_get_errors_never_a_crash_or_hang(tmp_path):
 
         with ThreadPoolExecutor(16) as ex:
             outcomes = list(ex.map(call, range(n)))
-        answered, rpc_errors = outcomes.count("answered"), outcomes.count("rpc_error")
+        answered, rpc_errors = outcomes.count("refused"), outcomes.count("rpc_error")
         assert svc.proc.poll() is None, "service died"
         # ...and still answers a valid request
         stub = beam_expansion_api_pb2_grpc.ExpansionServiceStub(channel)
-        assert stub.DiscoverSchemaTransform(beam_expansion_api_pb2.DiscoverSchemaTransformRequest(), timeout=30).schema_transform_configs
+        configs = stub.DiscoverSchemaTransform(beam_expansion_api_pb2.DiscoverSchemaTransformRequest(), timeout=30)
+        assert IDENTIFIER in configs.schema_transform_configs
         print(f"fuzz: {n} malformed requests in {time.monotonic() - start:.0f} s: {answered} error responses, "
               f"{rpc_errors} rejected by gRPC; service alive and answering")
-        assert answered + rpc_errors == n
+        # Both ways of saying no were exercised: the service's own refusals and gRPC's (oversized).
+        assert answered > n // 2 and rpc_errors >= n // 2000
     finally:
         assert svc.stop() == 0
 
 
 def test_config_rows_with_pickled_python_types_are_refused_before_decoding(tmp_path):
     """Beam decodes its 'pythonsdk_any' logical type by unpickling: a client must not get that far."""
-    import pickle
-
     import apache_beam as beam
     from apache_beam.coders import RowCoder
     from apache_beam.portability.api import beam_runner_api_pb2 as rpb
@@ -250,7 +252,6 @@ def test_config_rows_with_pickled_python_types_are_refused_before_decoding(tmp_p
         assert not marker.exists()
     finally:
         svc.stop()
-    del pickle
 
 
 def test_expansions_have_a_server_side_deadline(tmp_path):
@@ -266,6 +267,7 @@ def test_expansions_have_a_server_side_deadline(tmp_path):
         stub = beam_expansion_api_pb2_grpc.ExpansionServiceStub(grpc.insecure_channel(svc.address))
         response = stub.Expand(request, timeout=30)
         assert "exceeded its deadline of 0.0 s" in response.error
-        assert stub.DiscoverSchemaTransform(beam_expansion_api_pb2.DiscoverSchemaTransformRequest(), timeout=10)
+        configs = stub.DiscoverSchemaTransform(beam_expansion_api_pb2.DiscoverSchemaTransformRequest(), timeout=10)
+        assert IDENTIFIER in configs.schema_transform_configs  # the service still answers
     finally:
         assert svc.stop() == 0

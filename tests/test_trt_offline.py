@@ -20,9 +20,11 @@ H100 = RuntimeInfo("tensorrt", "10.13.0.35", "NVIDIA H100 80GB HBM3", "9.0")
 
 def test_default_profiles_cover_every_length_and_shrink_rows_for_long_text():
     profiles = default_profiles(max_seq_len=512, max_batch=256)
+    assert [(p.min_seq, p.max_seq) for p in profiles] == [(1, 32), (33, 64), (65, 128), (129, 256), (257, 512)]
     for seq in range(8, 513, 8):
         assert max_rows_for(profiles, seq) >= 1
-        assert select_profile(profiles, 1, seq) is not None
+        chosen = profiles[select_profile(profiles, 1, seq)]
+        assert chosen.min_seq <= seq <= chosen.max_seq and chosen.max_seq < 2 * max(seq, 32)
     assert max_rows_for(profiles, 16) == 256 and max_rows_for(profiles, 512) == 64
     assert all(p.min_seq <= p.opt_seq <= p.max_seq and p.min_batch <= p.opt_batch <= p.max_batch for p in profiles)
 

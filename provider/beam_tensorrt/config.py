@@ -45,6 +45,9 @@ class ClassifyTextConfig:
         "If set, output field for the list of every label's probability, in the model's label order."))
     truncated_field: Optional[str] = field(default=None, metadata=_doc(
         "If set, output boolean field that is true where the text was cut at `max_seq_len` tokens."))
+    allow_empty_text: bool = field(default=False, metadata=_doc(
+        "Classify empty and whitespace-only texts too. By default they go to the error output (or fail "
+        "the pipeline without `error_handling`): a model's label for no text means nothing."))
     max_seq_len: int = field(default=128, metadata=_doc(
         "Tokens kept per text (longer texts are truncated); at most 512.", min=1, max=MAX_SEQ_LEN_LIMIT))
     min_batch_size: int = field(default=1, metadata=_doc("Smallest batch RunInference forms.", min=1))
@@ -63,8 +66,9 @@ class ClassifyTextConfig:
         "shared by its threads.", min=1))
 
     def validate(self) -> "ClassifyTextConfig":
+        hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
-            _check_type(f.name, getattr(self, f.name), f.type)
+            _check_type(f.name, getattr(self, f.name), hints[f.name])
             value = getattr(self, f.name)
             if value is None:
                 continue
@@ -117,8 +121,7 @@ class ClassifyTextConfig:
         return cls(**kwargs).validate()
 
 
-def _check_type(name: str, value: Any, annotation: Any) -> None:
-    hint = eval(annotation) if isinstance(annotation, str) else annotation  # noqa: S307 (our own annotations)
+def _check_type(name: str, value: Any, hint: Any) -> None:
     optional = typing.get_origin(hint) is typing.Union and type(None) in typing.get_args(hint)
     if value is None:
         if not optional:
@@ -130,6 +133,8 @@ def _check_type(name: str, value: Any, annotation: Any) -> None:
         raise ConfigError(name, f"expected an integer, got {type(value).__name__} {value!r}")
     if base is str and not isinstance(value, str):
         raise ConfigError(name, f"expected a string, got {type(value).__name__} {value!r}")
+    if base is bool and not isinstance(value, bool):
+        raise ConfigError(name, f"expected true or false, got {type(value).__name__} {value!r}")
 
 
 def config_fields() -> list[dataclasses.Field]:
@@ -138,7 +143,7 @@ def config_fields() -> list[dataclasses.Field]:
 
 def field_type(f: dataclasses.Field) -> tuple[type, bool]:
     """(base Python type, optional?) of a config field."""
-    hint = eval(f.type) if isinstance(f.type, str) else f.type  # noqa: S307
+    hint = typing.get_type_hints(ClassifyTextConfig)[f.name]
     if typing.get_origin(hint) is typing.Union:
         return next(a for a in typing.get_args(hint) if a is not type(None)), True
     return hint, False

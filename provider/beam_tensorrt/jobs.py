@@ -1,35 +1,85 @@
-"""The main job: classify a local file with ClassifyText in a Beam pipeline, write JSON lines."""
+"""The main job: classify a file with ClassifyText in a Beam pipeline, write JSON lines.
+
+Files are read and written through Beam's FileSystems, so ``--input`` and ``--output`` may be local
+paths or any filesystem Beam has installed (``gs://``, ``s3://``, ``hdfs://``...).
+"""
 from __future__ import annotations
 
 import csv
 import io
 import json
-from pathlib import Path
-from typing import Any, Optional
+import threading
+from pathlib import PurePosixPath
+from typing import Any, Callable, Optional
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.typehints.row_type import RowTypeConstraint
 
 from .transform import ClassifyText
 
-FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
+INPUT_FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
+OUTPUT_FORMATS = (".jsonl", ".json", ".ndjson")  # JSON lines, whatever the spelling
+
+
+class UsageError(ValueError):
+    """A mistake in how the job was asked for (a path, an extension): the message says what to do."""
+
+
+class RejectedRow(ValueError):
+    """A row that could not be classified, in a job without an errors file."""
+
+
+def _suffix(path: str) -> str:
+    return PurePosixPath(path.rstrip("/")).suffix.lower()
 
 
 def input_format(path: str) -> str:
-    fmt = FORMATS.get(Path(path).suffix.lower())
+    fmt = INPUT_FORMATS.get(_suffix(path))
     if fmt is None:
-        raise ValueError(f"--input {path!r}: unknown extension; use one of {', '.join(sorted(FORMATS))}")
+        raise UsageError(f"--input {path!r}: unknown extension; use one of {', '.join(sorted(INPUT_FORMATS))}")
     return fmt
 
 
+def check_output(flag: str, path: str) -> None:
+    if _suffix(path) not in OUTPUT_FORMATS:
+        raise UsageError(f"{flag} {path!r}: rows are written as JSON lines; name the file *.jsonl "
+                         f"(accepted: {', '.join(OUTPUT_FORMATS)})")
+
+
+def check_input(path: str) -> None:
+    input_format(path)
+    try:
+        found = FileSystems.match([path])[0].metadata_list
+    except Exception as e:  # an unknown scheme, a filesystem Beam has not installed, no credentials...
+        raise UsageError(f"--input {path!r}: cannot be read: {e}") from None
+    if not found:
+        raise UsageError(f"--input {path!r}: no such file")
+
+
+def _first_line(path: str) -> str:
+    with FileSystems.open(path) as f:
+        return io.TextIOWrapper(f, encoding="utf-8", newline="").readline()
+
+
 def _header(path: str, delimiter: str) -> list[str]:
-    with open(path, newline="", encoding="utf-8") as f:
-        first = f.readline()
-    header = next(csv.reader([first], delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL), [])
+    header = next(csv.reader([_first_line(path)], delimiter=delimiter,
+                             quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL), [])
     if not header:
-        raise ValueError(f"--input {path!r} has no header row")
+        raise UsageError(f"--input {path!r} has no header row")
     return [h.strip() for h in header]
+
+
+def count_rows(path: str) -> int:
+    """Rows a file holds (lines, less a header row for TSV/CSV): the progress bar's total."""
+    lines, last = 0, b"\n"
+    with FileSystems.open(path) as f:
+        while chunk := f.read(1 << 22):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines += last != b"\n"  # a last line without a newline
+    return max(0, lines - (input_format(path) in ("tsv", "csv")))
 
 
 class _ParseDelimited(beam.DoFn):
@@ -81,7 +131,7 @@ def to_json_line(value: Any) -> str:
 
 
 def read_rows(p: beam.Pipeline, path: str, text_field: str):
-    """Return (rows, parse_errors) PCollections for a local or Beam-filesystem file."""
+    """Return (rows, parse_errors) PCollections for a file on any Beam filesystem."""
     fmt = input_format(path)
     if fmt == "txt":
         rows = (p | "Read" >> beam.io.ReadFromText(path)
@@ -101,32 +151,97 @@ def read_rows(p: beam.Pipeline, path: str, text_field: str):
     return rows, parsed.errors
 
 
+class Progress:
+    """Rows done so far, counted by the pipeline's last steps (the job runs in this process)."""
+
+    _lock = threading.Lock()
+    done = 0
+    errors = 0
+
+    @classmethod
+    def reset(cls) -> None:
+        with cls._lock:
+            cls.done, cls.errors = 0, 0
+
+    @classmethod
+    def add(cls, done: int = 0, errors: int = 0) -> None:
+        with cls._lock:
+            cls.done += done
+            cls.errors += errors
+
+
+class _Count(beam.DoFn):
+    """Counts rows into ``Progress`` (class state: a runner in this process shares it), a few
+    dozen at a time: a local file may be one bundle, so counting per bundle would show nothing."""
+
+    EVERY = 64
+
+    def __init__(self, kind: str):
+        self._kind = kind
+
+    def start_bundle(self):
+        self._n = 0
+
+    def process(self, element):
+        self._n += 1
+        if self._n == self.EVERY:
+            self.finish_bundle()
+        yield element
+
+    def finish_bundle(self):
+        Progress.add(**{self._kind: self._n})
+        self._n = 0
+
+
+def _reject(error) -> None:
+    element = error["element"] if isinstance(error, dict) else error.element
+    msg = error["msg"] if isinstance(error, dict) else error.msg
+    raise RejectedRow(f"{msg}: {to_json_line(element)[:200]} (pass --errors FILE to write such rows there and "
+                      "keep going)")
+
+
 def classify_file(input_path: str, output_path: str, *, errors_path: Optional[str] = None,
                   runner: str = "FnApiRunner", pipeline_args: Optional[list[str]] = None,
-                  **config: Any) -> dict[str, int]:
-    transform = ClassifyText(error_handling={"output": "errors"} if errors_path else None, **config)
+                  on_start: Callable[[], None] = lambda: None, **config: Any) -> dict[str, int]:
+    """Classify every row of ``input_path`` into ``output_path`` (JSON lines, every input field plus
+    the label and score). Rows that cannot be classified go to ``errors_path`` with the reason, or,
+    without it, stop the job with a ``RejectedRow`` naming the first one. Returns the row counts.
+
+    Args:
+        input_path, output_path, errors_path: local paths or any Beam filesystem URL.
+        runner: Beam runner (FnApiRunner: Beam's local runner, in this process).
+        pipeline_args: more Beam pipeline options.
+        on_start: called once the pipeline is built, just before it runs.
+        **config: ClassifyText configuration fields.
+    """
+    check_output("--output", output_path)
+    if errors_path:
+        check_output("--errors", errors_path)
+    check_input(input_path)
+    # Errors always go to an output: without an errors file our own step rejects the first one, with
+    # a message that names the CLI's flag rather than ClassifyText's error_handling.
+    transform = ClassifyText(error_handling={"output": "errors"}, **config)
     options = PipelineOptions([f"--runner={runner}"] + list(pipeline_args or []))
-    with beam.Pipeline(options=options) as p:
-        rows, parse_errors = read_rows(p, input_path, transform.config.text_field)
-        result = rows | "ClassifyText" >> transform
-        classified = result["output"] if isinstance(result, dict) else result
-        (classified | "ToJson" >> beam.Map(to_json_line)
-                    | "Write" >> beam.io.WriteToText(output_path, shard_name_template="", num_shards=1))
-        if errors_path:
-            errors = [result["errors"]] + ([parse_errors] if parse_errors is not None else [])
-            (errors | "AllErrors" >> beam.Flatten() | "ErrorsToJson" >> beam.Map(to_json_line)
-                    | "WriteErrors" >> beam.io.WriteToText(errors_path, shard_name_template="", num_shards=1))
-        elif parse_errors is not None:
-            parse_errors | "FailOnParseError" >> beam.Map(_raise_parse_error)
+    Progress.reset()
+    p = beam.Pipeline(options=options)
+    rows, parse_errors = read_rows(p, input_path, transform.config.text_field)
+    result = rows | "ClassifyText" >> transform
+    (result["output"] | "Count" >> beam.ParDo(_Count("done")) | "ToJson" >> beam.Map(to_json_line)
+                      | "Write" >> beam.io.WriteToText(output_path, shard_name_template="", num_shards=1))
+    errors = [result["errors"]] + ([parse_errors] if parse_errors is not None else [])
+    errors = errors | "AllErrors" >> beam.Flatten() | "CountErrors" >> beam.ParDo(_Count("errors"))
+    if errors_path:
+        (errors | "ErrorsToJson" >> beam.Map(to_json_line)
+                | "WriteErrors" >> beam.io.WriteToText(errors_path, shard_name_template="", num_shards=1))
+    else:
+        errors | "RejectRow" >> beam.Map(_reject)
+    on_start()
+    p.run().wait_until_finish()
     return {"classified": _count_lines(output_path), "errors": _count_lines(errors_path) if errors_path else 0}
 
 
-def _raise_parse_error(err: dict) -> None:
-    raise ValueError(f"{err['msg']}: {err['element']!r:.200} (pass --errors FILE to keep going and collect such rows)")
-
-
 def _count_lines(path: Optional[str]) -> int:
-    if not path or not Path(path).exists():
+    if not path or not FileSystems.exists(path):
         return 0
-    with io.open(path, encoding="utf-8") as f:
-        return sum(1 for _ in f)
+    with FileSystems.open(path) as f:
+        return sum(1 for _ in io.TextIOWrapper(f, encoding="utf-8"))

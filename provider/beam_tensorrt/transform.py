@@ -33,7 +33,7 @@ def _fields_of(element: Any, text_field: str) -> dict[str, Any]:
     raise InvalidRowError(f"expected a row, a dict or a string, got {type(element).__name__}")
 
 
-def check_text(fields: Mapping[str, Any], text_field: str) -> str:
+def check_text(fields: Mapping[str, Any], text_field: str, allow_empty: bool = False) -> str:
     if text_field not in fields:
         raise InvalidRowError(f"field '{text_field}' is missing (row has: {', '.join(map(str, fields)) or 'no fields'})")
     text = fields[text_field]
@@ -45,6 +45,9 @@ def check_text(fields: Mapping[str, Any], text_field: str) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
         raise InvalidRowError(f"field '{text_field}' is not valid Unicode ({e.reason} at position {e.start})") from None
+    if not allow_empty and not text.strip():
+        raise InvalidRowError(f"field '{text_field}' is {'empty' if not text else 'only whitespace'} "
+                              "(set allow_empty_text to classify such texts)")
     return text
 
 
@@ -76,10 +79,11 @@ def error_row(element: Any, message: str, stack: str = "") -> beam.Row:
 class _SplitByValidity(beam.DoFn):
     """Valid rows go on as (fields, text); the rest to the error output with the reason."""
 
-    def __init__(self, text_field: str, output_names: list[str], fail_fast: bool):
+    def __init__(self, text_field: str, output_names: list[str], fail_fast: bool, allow_empty: bool):
         self._text_field = text_field
         self._output_names = output_names
         self._fail_fast = fail_fast
+        self._allow_empty = allow_empty
 
     def setup(self):
         self._outputs = frozenset(self._output_names)
@@ -91,7 +95,7 @@ class _SplitByValidity(beam.DoFn):
                 clash = [n for n in self._output_names if n in fields]
                 raise InvalidRowError(f"input already has field(s) {clash} that ClassifyText would write; "
                                       "rename them with label_field/score_field/...")
-            text = check_text(fields, self._text_field)
+            text = check_text(fields, self._text_field, self._allow_empty)
         except InvalidRowError as e:
             if self._fail_fast:
                 raise InvalidRowError(f"{e} (row: {element!r:.200}); set error_handling to route such rows "
@@ -216,7 +220,8 @@ class ClassifyText(beam.PTransform):
         as_input = (lambda fields: fields[c.text_field]) if element_type is str else (
             (lambda fields: beam.Row(**fields)) if isinstance(element_type, RowTypeConstraint) else (lambda f: f))
         split = pcoll | "CheckText" >> beam.ParDo(
-            _SplitByValidity(c.text_field, [n for n, _ in c.output_fields], fail_fast=self._error_output is None)
+            _SplitByValidity(c.text_field, [n for n, _ in c.output_fields], fail_fast=self._error_output is None,
+                             allow_empty=c.allow_empty_text)
         ).with_outputs(ERRORS_TAG, main="valid")
         inference = RunInference(_FieldsKeyedHandler(self.model_handler()))
         if self._error_output is None:

@@ -11,6 +11,7 @@ Unlike Beam's stock Python expansion service it
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -20,65 +21,34 @@ from dataclasses import dataclass
 from typing import Optional
 
 import grpc
-from apache_beam.coders import RowCoder
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.portability import common_urns, python_urns
 from apache_beam.portability.api import (beam_artifact_api_pb2_grpc, beam_expansion_api_pb2,
-                                         beam_expansion_api_pb2_grpc, beam_fn_api_pb2_grpc,
-                                         external_transforms_pb2)
+                                         beam_expansion_api_pb2_grpc, beam_fn_api_pb2_grpc)
 from apache_beam.runners.portability import artifact_service
 from apache_beam.runners.portability.expansion_service import ExpansionServiceServicer
 from apache_beam.transforms.fully_qualified_named_transform import FullyQualifiedNamedTransform
 
 from . import transforms
-from .safe_rows import UntrustedRowError, check_row
-from .schema import FQN_URN, IDENTIFIER, SCHEMATRANSFORM_URN, schema_transform_config
-from .service_args import ENVIRONMENTS
+from .environments import CLIENT_ENVIRONMENT_OPTIONS, environment_options
+from .policy import FQN_FILTER_GLOB, NotAllowed, check_allowed
+from .schema import IDENTIFIER, schema_transform_config
+from .worker_pool import CheckedWorkerPoolServicer
 
 log = logging.getLogger("beam_tensorrt.serve")
-
-# What Java's PythonExternalTransform may name. Exact names: no globs, no callables, no source code.
-ALLOWED_FQNS = frozenset({"beam_tensorrt.ClassifyText", "beam_tensorrt.transform.ClassifyText"})
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
-class NotAllowed(ValueError):
-    pass
-
-
-def check_allowed(spec) -> str:
-    """The name of what a request asks to expand, or NotAllowed with the reason."""
-    if spec.urn == SCHEMATRANSFORM_URN:
-        payload = external_transforms_pb2.SchemaTransformPayload()
-        try:
-            payload.ParseFromString(spec.payload)
-        except Exception as e:
-            raise NotAllowed(f"malformed SchemaTransformPayload: {e}") from None
-        if payload.identifier != IDENTIFIER:
-            raise NotAllowed(f"schema transform {payload.identifier!r} is not served here; "
-                             f"this service offers only {IDENTIFIER!r}")
-        try:
-            check_row(payload.configuration_schema, payload.configuration_row)
-        except UntrustedRowError as e:
-            raise NotAllowed(f"malformed configuration row: {e}") from None
-        return IDENTIFIER
-    if spec.urn == FQN_URN:
-        payload = external_transforms_pb2.ExternalConfigurationPayload()
-        try:
-            payload.ParseFromString(spec.payload)
-            check_row(payload.schema, payload.payload)  # before any native decoder sees the bytes
-            row = RowCoder(payload.schema).decode(payload.payload)
-            constructor = row.constructor
-        except Exception as e:
-            raise NotAllowed(f"malformed fully-qualified-name payload: {e}") from None
-        if constructor not in ALLOWED_FQNS:
-            raise NotAllowed(f"{constructor!r} is not allowed here; this service expands only "
-                             f"{', '.join(sorted(ALLOWED_FQNS))}")
-        return constructor
-    raise NotAllowed(f"transform URN {spec.urn!r} is not served here; this service expands only "
-                     f"{SCHEMATRANSFORM_URN} (identifier {IDENTIFIER}) and {FQN_URN} "
-                     f"({', '.join(sorted(ALLOWED_FQNS))})")
-
+def without_client_environment(request):
+    """The request with the client's own environment options removed (see environments.py)."""
+    names = {f"beam:option:{name}:v1" for name in CLIENT_ENVIRONMENT_OPTIONS}
+    present = [key for key in request.pipeline_options.fields if key in names]
+    if not present:
+        return request
+    cleaned = type(request)()
+    cleaned.CopyFrom(request)
+    for key in present:
+        del cleaned.pipeline_options.fields[key]
+    return cleaned
 
 def _summary(error: str) -> str:
     """The last line of a traceback, i.e. the exception, for logs and the head of error replies."""
@@ -124,7 +94,7 @@ class ClassifyTextExpansionServicer(ExpansionServiceServicer):
             limit = self.max_expansion_seconds
             if context is not None and context.time_remaining() is not None:
                 limit = min(limit, max(0.0, context.time_remaining()))
-            job = self._expanders.submit(super().Expand, request, context)
+            job = self._expanders.submit(super().Expand, without_client_environment(request), context)
             try:
                 response = job.result(timeout=limit)
             except futures.TimeoutError:
@@ -149,26 +119,6 @@ class ClassifyTextExpansionServicer(ExpansionServiceServicer):
         log.info("schema transform discovery for %s", peer)
         return beam_expansion_api_pb2.DiscoverSchemaTransformResponse(
             schema_transform_configs={IDENTIFIER: schema_transform_config()})
-
-
-def environment_options(kind: str, config: Optional[str], own_address: str) -> PipelineOptions:
-    """Pipeline options whose environment the service attaches to expanded transforms."""
-    flags = ["--experiments=beam_fn_api", "--sdk_location=container"]
-    if kind == "worker-pool":
-        flags += [f"--environment_type={common_urns.environments.EXTERNAL.urn}", f"--environment_config={own_address}"]
-    elif kind == "embedded":
-        flags += [f"--environment_type={python_urns.EMBEDDED_PYTHON}"]
-    elif kind in ("external", "process", "docker"):
-        if not config:
-            raise ValueError(f"--environment {kind} needs --environment-config "
-                             f"({'worker pool address' if kind == 'external' else 'command' if kind == 'process' else 'image'})")
-        urn = {"external": "EXTERNAL", "process": "PROCESS", "docker": "DOCKER"}[kind]
-        flags += [f"--environment_type={urn}", f"--environment_config={config}"]
-    elif kind == "loopback":
-        flags += ["--environment_type=LOOPBACK"]
-    else:
-        raise ValueError(f"unknown environment {kind!r}; choose one of {', '.join(ENVIRONMENTS)}")
-    return PipelineOptions(flags)
 
 
 @dataclass
@@ -212,20 +162,18 @@ class ExpansionServer:
         else:
             self.port = self._server.add_insecure_port(address)
         if self.port == 0:
-            raise OSError(f"cannot bind {address}")
+            raise OSError(f"cannot bind {address} (in use?); choose another --port, or --port 0 for any free one")
         own = f"{self.host}:{self.port}"
         self._pool_server = None
         if self.environment == "worker-pool":
-            from apache_beam.runners.worker.worker_pool_main import BeamFnExternalWorkerPoolServicer
-
             if self.tls is None:
                 beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
-                    BeamFnExternalWorkerPoolServicer(), self._server)
+                    CheckedWorkerPoolServicer(), self._server)
             else:
                 # Runners reach worker pools without TLS: serve it apart, on loopback only.
                 self._pool_server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
                 beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
-                    BeamFnExternalWorkerPoolServicer(), self._pool_server)
+                    CheckedWorkerPoolServicer(), self._pool_server)
                 own = f"127.0.0.1:{self._pool_server.add_insecure_port('127.0.0.1:0')}"
                 self._pool_server.start()
         self.servicer = ClassifyTextExpansionServicer(
@@ -236,8 +184,9 @@ class ExpansionServer:
             self._server)
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        # Filtering by name is enforced before expansion (check_allowed); the glob is a second fence.
-        FullyQualifiedNamedTransform._FILTER_GLOB = "beam_tensorrt.*ClassifyText"
+        # Filtering by name is enforced before expansion (check_allowed); Beam's glob is a second fence.
+        self._fences = contextlib.ExitStack()
+        self._fences.enter_context(FullyQualifiedNamedTransform.with_filter(FQN_FILTER_GLOB))
         self._server.start()
         for service in ("", "org.apache.beam.model.expansion.v1.ExpansionService"):
             self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -253,6 +202,7 @@ class ExpansionServer:
         self._server.stop(grace=None if drained else 1.0).wait()
         if self._pool_server is not None:
             self._pool_server.stop(grace=None)
+        self._fences.close()
         log.info("stopped%s", "" if drained else " (some expansions were cut off)")
 
     def wait(self) -> None:
@@ -277,4 +227,25 @@ def serve(host: str, port: int, environment: str, environment_config: Optional[s
     while not stopping.wait(0.5):
         pass
     server.stop(grace)
+    return 0
+
+
+def serve_worker_pool(host: str, port: int, python: Optional[str] = None, start_check_seconds: float = 3.0) -> int:
+    """Serve a worker pool (process mode) until SIGTERM/SIGINT: ``beam-tensorrt worker-pool``."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="worker-pool"))
+    servicer = CheckedWorkerPoolServicer(use_process=True, python=python, start_check_seconds=start_check_seconds)
+    beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(servicer, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind {host}:{port} (in use?); choose another --port")
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: stopping.set())
+    server.start()
+    print(f"beam-tensorrt worker pool listening on {host}:{bound} (workers: {servicer.python})", flush=True)
+    while not stopping.wait(0.5):
+        pass
+    server.stop(grace=5).wait()
+    for process in list(servicer._worker_processes.values()):
+        process.terminate()
     return 0

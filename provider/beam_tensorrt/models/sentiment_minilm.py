@@ -31,8 +31,8 @@ BUILDER_VERSION = "3"
 log = logging.getLogger(__name__)
 
 
-class MissingEncoderError(RuntimeError):
-    pass
+class MissingEncoderError(ImportError):
+    """The default model's encoder package is not installed."""
 
 
 def encoder_dir() -> Path:

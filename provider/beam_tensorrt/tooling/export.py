@@ -54,7 +54,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, opset: int = 1
         import torch
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
     except ImportError as e:
-        raise RuntimeError("export needs torch and transformers: pip install 'beam-tensorrt[export]'") from e
+        raise ImportError("export needs torch and transformers: pip install 'beam-tensorrt[export]'") from e
 
     checkpoint, out = Path(checkpoint), Path(out)
     if not (checkpoint / "config.json").is_file():
