@@ -7,7 +7,6 @@ run reports, from Beam's own metrics, where it went: model loading, time inside 
 """
 from __future__ import annotations
 
-import csv
 import tempfile
 import time
 from dataclasses import dataclass
@@ -51,8 +50,9 @@ class PipelineTiming:
 
 def read_sst2(data: Path, rows: Optional[int] = None) -> list[str]:
     """The phrases of ``data/dev.tsv`` (SST-2), repeated or cut to ``rows`` when given."""
-    with open(Path(data) / "dev.tsv", newline="", encoding="utf-8") as f:
-        texts = [r["sentence"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+    from scripts.sst2 import read_tsv
+
+    texts = [t for t, _ in read_tsv(Path(data) / "dev.tsv")]
     if rows is None:
         return texts
     return (texts * (-(-rows // len(texts))))[:rows]

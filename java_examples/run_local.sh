@@ -25,7 +25,8 @@ trap 'kill $service_pid $prism_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 60); do grep -q "listening on" "$log_dir/serve.log" && break; sleep 0.5; done
 cd "$here"
 start=$(date +%s)
-mvn -q -B compile exec:java -Dexec.args="--input=$input --output=$output ${errors:+--errors=$errors} \
+# Maven 3.8 prints ANSI reset codes even in batch mode: strip them (and keep mvn's exit status).
+mvn -q -B -Dstyle.color=never compile exec:java -Dexec.args="--input=$input --output=$output ${errors:+--errors=$errors} \
   --expansionService=127.0.0.1:$service_port --runner=PortableRunner --jobEndpoint=127.0.0.1:$job_port \
-  --inProcessJavaWorkers=true"
+  --inProcessJavaWorkers=true" 2>&1 | sed -u $'s/\x1b\\[[0-9;]*m//g' >&2
 echo "Java pipeline finished in $(( $(date +%s) - start )) s (logs: $log_dir)" >&2

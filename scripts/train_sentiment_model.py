@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.sst2_split import SEED_SPLIT, expected_calibration_error, fit_temperature, honest_split, read_tsv
+from scripts.sst2 import SEED_SPLIT, expected_calibration_error, fit_temperature, honest_split, read_tsv
 
 
 # -- model ----------------------------------------------------------------------------------------

@@ -34,16 +34,10 @@ def reviews() -> list[dict]:
 
 
 def read_sst2(path: Path, limit: int | None = None) -> tuple[list[str], list[int]]:
-    import csv
+    from scripts.sst2 import read_tsv
 
-    texts, labels = [], []
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            texts.append(row["sentence"])
-            labels.append(int(row["label"]))
-    if limit:
-        texts, labels = texts[:limit], labels[:limit]
-    return texts, labels
+    pairs = read_tsv(path)[:limit] if limit else read_tsv(path)
+    return [t for t, _ in pairs], [y for _, y in pairs]
 
 
 def python_without_torch_env() -> dict:

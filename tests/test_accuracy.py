@@ -1,7 +1,7 @@
 """Accuracy and calibration of the default model, measured the honest way.
 
 Held-out sentences: whole SST-2 sentences that no phrase of the model's training came from
-(scripts/sst2_split.py, the split the training script used). SST-2 dev.tsv phrases overlap the
+(scripts/sst2.py, the split the training script used). SST-2 dev.tsv phrases overlap the
 training sentences, so their figure is reported too but measures memory more than generalisation."""
 import os
 
@@ -19,7 +19,7 @@ def classifier(default_artifact):
 
 @pytest.fixture(scope="module")
 def held_out(sst2_dir):
-    from scripts.sst2_split import honest_split, read_tsv
+    from scripts.sst2 import honest_split, read_tsv
 
     phrases = dict(read_tsv(sst2_dir / "train.tsv") + read_tsv(sst2_dir / "dev.tsv"))
     _, val, test = honest_split(phrases, 600, 600)
@@ -32,7 +32,7 @@ def logits_and_labels(classifier, items):
 
 
 def test_held_out_sentences_accuracy_and_calibration(classifier, held_out):
-    from scripts.sst2_split import expected_calibration_error
+    from scripts.sst2 import expected_calibration_error
 
     _, test = held_out
     logits, labels = logits_and_labels(classifier, test)
@@ -45,7 +45,7 @@ def test_held_out_sentences_accuracy_and_calibration(classifier, held_out):
 
 def test_held_out_sentences_never_trained_on(held_out, sst2_dir):
     """Every held-out sentence and every phrase inside it is absent from what training used."""
-    from scripts.sst2_split import honest_split, read_tsv, sub_spans
+    from scripts.sst2 import honest_split, read_tsv, sub_spans
 
     phrases = dict(read_tsv(sst2_dir / "train.tsv") + read_tsv(sst2_dir / "dev.tsv"))
     train, val, test = honest_split(phrases, 600, 600)

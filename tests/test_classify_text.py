@@ -163,3 +163,47 @@ def test_model_copies_shares_the_model_across_processes_with_the_same_labels(rev
     with beam.Pipeline(options=OPTIONS) as p:
         out = p | beam.Create(review_rows(reviews)).with_output_types(REVIEW_TYPE) | transform
         assert_that(out | beam.Map(lambda r: (r.id, r.label)), equal_to([(r["id"], r["expected"]) for r in reviews]))
+
+
+def test_model_refresh_from_a_side_input_swaps_the_artifact(default_artifact, tmp_path):
+    """Beam's model refresh, as RunInference does it: a ModelMetadata side input naming a new artifact
+    (here the manifest inside it, as a WatchFilePattern over */manifest.json reports) makes the rows
+    after it use that model. Windowed batch input on FnApiRunner, as Beam's own test of the feature."""
+    import json
+    import shutil
+
+    from apache_beam.ml.inference.base import ModelMetadata
+    from apache_beam.transforms import window
+
+    renamed = tmp_path / "v2"
+    shutil.copytree(default_artifact.path, renamed)
+    manifest = json.loads((renamed / "manifest.json").read_text())
+    manifest.update(labels=["bad", "good"], name="sentiment-v2")
+    (renamed / "manifest.json").write_text(json.dumps(manifest))
+    start = 1_700_000_000  # window 1: [start, start + 10); window 2: [start + 10, start + 20)
+    texts = [(start + 1, "a wonderful, moving film"), (start + 2, "a dull, lifeless mess"),
+             (start + 11, "a wonderful, moving film"), (start + 12, "a dull, lifeless mess")]
+    updates = [(start + 1, ModelMetadata(model_id="", model_name="default")),
+               (start + 11, ModelMetadata(model_id=str(renamed / "manifest.json"), model_name="v2"))]
+
+    def windowed(pcoll, label):
+        return (pcoll | f"{label}Stamp" >> beam.Map(lambda x: window.TimestampedValue(x[1], x[0]))
+                      | f"{label}Window" >> beam.WindowInto(window.FixedWindows(10)))
+
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
+        side = windowed(p | "Updates" >> beam.Create(updates), "Side")
+        rows = windowed(p | "Texts" >> beam.Create(texts), "Main")
+        out = rows | ClassifyText(model_metadata_pcoll=side, max_batch_size=2)
+        assert_that(out | beam.Map(lambda r: (r.text[:6], r.label)),
+                    equal_to([("a wond", "POSITIVE"), ("a dull", "NEGATIVE"), ("a wond", "good"), ("a dull", "bad")]))
+
+
+def test_model_watch_pattern_reaches_runinference():
+    transform = ClassifyText(model_watch_pattern="gs://bucket/models/*/manifest.json", model_watch_interval_secs=30)
+    p = beam.Pipeline(options=OPTIONS)
+    _ = p | beam.Create(["x"]) | transform
+    inference = next(t.transform for t in p.transforms_stack[0].parts[-1].parts if "RunInference" in t.full_label)
+    assert inference._watch_model_pattern == "gs://bucket/models/*/manifest.json"
+    assert inference._kwargs == {"interval": 30}
+    with pytest.raises(ConfigError, match="either model_watch_pattern or model_metadata_pcoll"):
+        ClassifyText(model_watch_pattern="x/*", model_metadata_pcoll=p | "side" >> beam.Create([]))

@@ -172,7 +172,7 @@ def test_a_loopback_client_can_use_the_service(service):
         assert_that(out | beam.Map(lambda r: (r.id, r.label)), equal_to([(1, "POSITIVE"), (2, "NEGATIVE")]))
 
 
-def start_worker(address: str, worker_id: str) -> "beam_fn_api_pb2.StartWorkerResponse":
+def start_worker(address: str, worker_id: str):
     from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc, endpoints_pb2
 
     pool = beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolStub(grpc.insecure_channel(address))

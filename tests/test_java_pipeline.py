@@ -36,3 +36,6 @@ def test_java_sentiment_pipeline_end_to_end(tmp_path):
         ("A gorgeous, ", "POSITIVE"), ("A tedious, j", "NEGATIVE"), ("Funny, warm ", "POSITIVE")]
     assert all(set(r) == {"id", "text", "label", "score"} and 0.5 <= r["score"] <= 1 for r in rows)
     assert errors.exists() and errors.read_text() == ""
+    # A healthy run is quiet: no SEVERE reports, stack traces or terminal colour codes.
+    for noise in ("SEVERE", "Exception", "Traceback", "\x1b["):
+        assert noise not in proc.stdout + proc.stderr, (noise, proc.stderr[-3000:])

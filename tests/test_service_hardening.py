@@ -52,8 +52,7 @@ def make_pki(tmp_path):
                san=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
     cli_key = ec.generate_private_key(ec.SECP256R1())
     cli = cert("client", cli_key, "test-ca", ca_key)
-    other_key = ec.generate_private_key(ec.SECP256R1())
-    other_ca = cert("other-ca", other_key, "other-ca", other_key, ca=True)
+    other_key = ec.generate_private_key(ec.SECP256R1())  # an unknown CA signs the rogue client
     rogue = cert("rogue", cli_key, "other-ca", other_key)
     return {"ca": write(tmp_path / "ca.pem", ca), "cert": write(tmp_path / "srv.pem", srv),
             "key": write(tmp_path / "srv.key", srv_key, key=True), "client_cert": write(tmp_path / "cli.pem", cli),

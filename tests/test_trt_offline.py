@@ -87,7 +87,8 @@ def test_local_cache_builds_once_under_concurrency_and_publishes_atomically(tmp_
     plan = results[0]
     assert plan.read_bytes() == b"PLAN"
     assert json.loads(Path(metadata_path(plan)).read_text())["plan_sha256"]
-    assert sorted(p.name for p in (tmp_path / "engines").iterdir() if not p.name.startswith(".")) == ["k1.plan", "k1.plan.json"]
+    assert sorted(p.name for p in (tmp_path / "engines").iterdir() if not p.name.startswith(".")) == [
+        "k1.plan", "k1.plan.json", "k1.plan.verified"]
 
 
 def test_corrupt_local_plan_is_rebuilt(tmp_path):
@@ -242,3 +243,20 @@ def test_classify_text_with_backend_tensorrt_in_a_pipeline(default_artifact, tmp
         assert_that(out | beam.Map(lambda r: (r.i, r.label, r.cut)),
                     equal_to([(i, w.label, w.truncated) for i, w in enumerate(want)]))
     assert [p.max_seq for p in built[0]["profiles"]][-1] == 256
+
+
+def test_a_verified_plan_is_not_hashed_again_until_it_changes(tmp_path, monkeypatch):
+    from beam_tensorrt.trt import engine_cache
+
+    cache = EngineCache(local=tmp_path / "engines")
+    plan = cache.get_or_build("k", fake_build([]))
+    hashed = []
+    real = engine_cache.sha256_file
+    monkeypatch.setattr(engine_cache, "sha256_file", lambda p: (hashed.append(p), real(p))[1])
+    for _ in range(3):
+        assert cache.get_or_build("k", fake_build([])) == plan
+    assert hashed == []  # each worker process that starts would otherwise hash the whole plan
+    plan.write_bytes(b"PLAM")  # same size, new content and modification time: checked again, rebuilt
+    calls = []
+    cache.get_or_build("k", fake_build(calls))
+    assert hashed and len(calls) == 1 and plan.read_bytes() == b"PLAN"

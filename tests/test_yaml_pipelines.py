@@ -111,3 +111,14 @@ def test_yaml_config_errors_name_the_field(tmp_path, config, needle):
     proc = subprocess.run([sys.executable, "-m", "apache_beam.yaml.main", f"--yaml_pipeline_file={pipeline}",
                            "--runner=FnApiRunner"], capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and needle in proc.stderr
+
+
+def test_beam_tensorrt_yaml_runs_a_pipeline_quietly(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "beam_tensorrt.cli", "yaml", str(PIPELINES / "classify_texts.yaml"),
+                           f"--jinja_variables={json.dumps({'input': str(EXAMPLES / 'texts.txt'), 'output': str(tmp_path / 'out')})}"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(read_json_outputs(tmp_path / "out")) == 4
+    noise = [line for line in proc.stderr.splitlines() if "building the default model" not in line
+             and "built 'sentiment-minilm'" not in line]
+    assert noise == [], proc.stderr  # no warnings, no INFO chatter, no traceback on a healthy run

@@ -235,6 +235,21 @@ def cmd_serve(args) -> int:
                  args.max_expansion_seconds)
 
 
+def cmd_yaml(args) -> int:
+    import os
+
+    from apache_beam.yaml import main as yaml_main
+
+    if not os.path.isfile(args.pipeline):
+        raise FileNotFoundError(f"pipeline {args.pipeline!r}: no such file")
+
+    beam_args = list(args.beam_options)
+    if not any(a.startswith("--runner") for a in beam_args):
+        beam_args.append("--runner=FnApiRunner")  # local; Beam's default would first download Prism
+    yaml_main.run(argv=[f"--yaml_pipeline_file={args.pipeline}", *beam_args])
+    return 0
+
+
 def cmd_worker_pool(args) -> int:
     from .expansion.service import serve_worker_pool
 
@@ -302,6 +317,15 @@ def _add_others(sub) -> None:
     p.add_argument("--tls-client-ca", default=None,
                    help="PEM CA bundle: require client certificates signed by it (mutual TLS)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("yaml", help="run a Beam YAML pipeline (Beam's runner, without Beam's noise)",
+                       description="Run a Beam YAML pipeline with Beam's own YAML runner (apache_beam.yaml.main), "
+                                   "logging only what matters. Other options go to Beam, e.g. "
+                                   "--jinja_variables='{\"input\": \"in.txt\"}' or --runner=PrismRunner "
+                                   "(default: FnApiRunner, local).")
+    p.add_argument("pipeline", help="the pipeline's YAML file")
+    p.add_argument("beam_options", nargs=argparse.REMAINDER, help="Beam pipeline options")
+    p.set_defaults(func=cmd_yaml)
 
     p = sub.add_parser("worker-pool", help="run a Python SDK worker pool for runners' EXTERNAL environment",
                        description="A Beam Python worker pool to run beside a runner's workers (Flink TaskManagers, "

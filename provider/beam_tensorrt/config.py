@@ -60,6 +60,12 @@ class ClassifyTextConfig:
     device: str = field(default="auto", metadata=_doc("`auto`, `cpu`, `cuda` or `cuda:N`."))
     engine_cache: Optional[str] = field(default=None, metadata=_doc(
         "TensorRT: directory or Beam filesystem URL where workers share built engine plans."))
+    model_watch_pattern: Optional[str] = field(default=None, metadata=_doc(
+        "Streaming: watch this file pattern (any Beam filesystem) for new model artifacts, e.g. "
+        "`gs://bucket/models/*/manifest.json`, and swap to the newest without stopping the pipeline "
+        "(Beam's model refresh). Write each version to a new directory, its manifest last."))
+    model_watch_interval_secs: int = field(default=360, metadata=_doc(
+        "Seconds between checks of `model_watch_pattern`.", min=1))
     model_copies: Optional[int] = field(default=None, metadata=_doc(
         "Load this many copies of the model per machine, shared by all its SDK processes (Beam's "
         "`model_copies`; calls then cross to the processes holding them). Unset: one per SDK process, "

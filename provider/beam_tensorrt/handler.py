@@ -7,6 +7,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from .artifact import MANIFEST
 from .backends import BackendOptions
 from .classifier import TextClassifier
 from .models import DEFAULT_MODEL, resolve_model
@@ -25,11 +26,33 @@ def text_length(element: Any) -> int:
 
 
 class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextClassifier]):
-    """Classifies strings with a model artifact on any backend.
+    """A Beam ``ModelHandler`` that classifies strings with a model artifact on any backend; use it
+    with Beam's ``RunInference`` directly (``ClassifyText`` wraps it with row handling).
 
-    Batching is Beam's: ``min_batch_size``/``max_batch_size``, and with
-    ``max_batch_duration_secs`` (streaming) Beam's length-aware bucketing keyed
-    on text length, so short texts are not padded to long ones.
+    Batching and metrics are Beam's: ``min_batch_size``/``max_batch_size``, and with
+    ``max_batch_duration_secs`` (streaming) Beam's length-aware bucketing keyed on text length, so
+    short texts are not padded to long ones. Each prediction's ``inference`` is a
+    ``ClassPrediction(label, score, probabilities, truncated)``, or a ``RowFailure(reason)`` for a row
+    that failed alone. Model updates from RunInference's ``model_metadata_pcoll`` side input (for
+    example ``WatchFilePattern`` over artifact directories) swap the artifact in place.
+
+    Example::
+
+        handler = TextClassificationModelHandler("sentiment-minilm", backend="onnxruntime")
+        with beam.Pipeline() as p:
+            _ = (p | beam.Create(["great film", "dull film"]) | RunInference(handler)
+                   | beam.Map(lambda r: (r.example, r.inference.label)))
+
+    Args:
+        model: a named model (``sentiment-minilm``) or the path or URL of an artifact directory.
+        backend: ``auto``, ``onnxruntime``, ``tensorrt`` or ``torch``.
+        max_seq_len: tokens kept per text.
+        options: backend knobs (threads, device, engine cache, CUDA graphs).
+        min_batch_size, max_batch_size: Beam's batch bounds.
+        max_batch_duration_secs: streaming: the longest a batch waits to fill (turns on bucketing).
+        length_aware: bucket by text length when batching in streaming.
+        model_copies: models per machine shared by its SDK processes (Beam's model sharing).
+        large_model: Beam's ``large_model`` (one copy per machine).
     """
 
     def __init__(
@@ -57,6 +80,7 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
             large_model=large_model,
         )
         self._model = model
+        self._configured_model = model
         self._backend = backend
         self._max_seq_len = max_seq_len
         self._options = options
@@ -68,10 +92,21 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
         log.info("loaded %s on backend %s", artifact.manifest.name, classifier.session.name)
         return classifier
 
+    def update_model_path(self, model_path: Optional[str] = None) -> None:
+        """RunInference's model refresh: ``model_path`` comes from its ``model_metadata_pcoll`` side
+        input (``ModelMetadata.model_id``). An artifact directory, or a file in one (what a
+        ``WatchFilePattern`` over ``.../*/manifest.json`` reports); empty: the configured model."""
+        if not model_path:
+            self._model = self._configured_model
+            return
+        path = model_path.rstrip("/")
+        self._model = path[: -len("/" + MANIFEST)] if path.endswith("/" + MANIFEST) else path
+
     def run_inference(self, batch: Sequence[str], model: TextClassifier,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
         predictions = model.classify(batch)
-        return [PredictionResult(text, pred, self._model) for text, pred in zip(batch, predictions)]
+        model_id = model.artifact.manifest.name
+        return [PredictionResult(text, pred, model_id) for text, pred in zip(batch, predictions)]
 
     def get_num_bytes(self, batch: Sequence[str]) -> int:
         return len("".join(batch).encode("utf-8", "surrogatepass"))  # one encode, not one a row

@@ -159,20 +159,46 @@ class _FailedBatchToErrors(beam.DoFn):
 
 
 class ClassifyText(beam.PTransform):
-    """Classify the text field of each row; output rows keep every input field and add
-    ``label`` and ``score`` (and, on request, ``probabilities`` and ``truncated``).
+    """Classifies the text field of each row with a BERT-family model (TensorRT, PyTorch CUDA or ONNX
+    Runtime), on Beam's RunInference.
 
-    Rows whose text is missing, null, not a string or not valid Unicode, and rows
-    of a batch whose inference failed, go to an error output with the reason when
-    ``error_handling={'output': NAME}`` is given (Beam YAML's idiom); the result is
-    then ``{'output': classified, NAME: errors}``. Without it, such a row fails the
-    pipeline with that reason. Invalid configuration raises ``ConfigError`` here,
-    at construction, naming the field.
+    Output rows keep every input field and add the label and its probability (and, on request, every
+    label's probability and a truncation flag). With a schema'd input the output has a Beam schema
+    (input fields + added fields), so Beam YAML and Java pipelines read it.
+
+    Rows that cannot be classified (text missing, null, not a string, empty, invalid Unicode; a batch
+    whose inference failed) go to an error output with the reason when ``error_handling`` names one,
+    Beam YAML's idiom: the result is then ``{'output': classified, NAME: errors}`` with error rows
+    ``element, msg, stack``. Without it such a row fails the pipeline with that reason. Invalid
+    configuration raises ``ConfigError`` here, at construction, naming the field.
+
+    Example::
+
+        with beam.Pipeline() as p:
+            rows = p | beam.Create([beam.Row(id=1, text="A lovely, moving film.")])
+            result = rows | ClassifyText(max_batch_size=256, error_handling={"output": "errors"})
+            result["output"] | beam.Map(print)  # Row(id=1, text=..., label='POSITIVE', score=0.95)
+
+    Args:
+        error_handling: ``{"output": NAME}`` routes rows that cannot be classified to the output NAME.
+        model_metadata_pcoll: Python pipelines: a PCollection of Beam ``ModelMetadata`` whose
+            ``model_id`` names a new artifact (directory, or a file in it) to swap to, as for
+            ``RunInference``; see also the ``model_watch_pattern`` field.
+        **config: the fields of ``config.ClassifyTextConfig``, the README's configuration reference:
+            ``model``, ``backend``, ``text_field``, ``label_field``, ``score_field``,
+            ``probabilities_field``, ``truncated_field``, ``allow_empty_text``, ``max_seq_len``,
+            ``min_batch_size``, ``max_batch_size``, ``max_batch_duration_secs``, ``intra_op_threads``,
+            ``device``, ``engine_cache``, ``model_watch_pattern``, ``model_watch_interval_secs``,
+            ``model_copies``.
     """
 
-    def __init__(self, *, error_handling: Optional[Mapping[str, Any]] = None, **config: Any):
+    def __init__(self, *, error_handling: Optional[Mapping[str, Any]] = None,
+                 model_metadata_pcoll: Optional[beam.PCollection] = None, **config: Any):
         super().__init__()
         self.config = ClassifyTextConfig.from_kwargs(config)
+        if model_metadata_pcoll is not None and self.config.model_watch_pattern:
+            raise ConfigError("model_watch_pattern", "give either model_watch_pattern or model_metadata_pcoll, not both")
+        self._model_metadata_pcoll = model_metadata_pcoll
         self._error_output: Optional[str] = None
         if error_handling is not None and hasattr(error_handling, "_asdict"):
             error_handling = dict(error_handling._asdict())  # a Row, from Java or another SDK
@@ -223,7 +249,12 @@ class ClassifyText(beam.PTransform):
             _SplitByValidity(c.text_field, [n for n, _ in c.output_fields], fail_fast=self._error_output is None,
                              allow_empty=c.allow_empty_text)
         ).with_outputs(ERRORS_TAG, main="valid")
-        inference = RunInference(_FieldsKeyedHandler(self.model_handler()))
+        refresh: dict[str, Any] = {}
+        if self._model_metadata_pcoll is not None:
+            refresh = {"model_metadata_pcoll": self._model_metadata_pcoll}
+        elif c.model_watch_pattern:
+            refresh = {"watch_model_pattern": c.model_watch_pattern, "interval": c.model_watch_interval_secs}
+        inference = RunInference(_FieldsKeyedHandler(self.model_handler()), **refresh)
         if self._error_output is None:
             predictions = split.valid | "RunInference" >> inference
         else:

@@ -1,4 +1,5 @@
-"""SST-2 held out by whole sentences, and calibration metrics: shared by the training script and the tests.
+"""SST-2 for tests, benchmarks and training (never the product): the one reader, the split that holds
+out whole sentences, and calibration metrics.
 
 SST-2's ``train.tsv`` and ``dev.tsv`` hold the phrases of the same source sentences, so a
 phrase-level split measures memory. ``honest_split`` holds out whole *sentences* (phrases that are
@@ -17,6 +18,7 @@ SEED_SPLIT = 20261126
 
 
 def read_tsv(path: Path) -> list[tuple[str, int]]:
+    """(text, label) pairs of an SST-2 TSV file (header ``sentence<TAB>label``)."""
     with open(path, newline="", encoding="utf-8") as f:
         return [(r["sentence"].strip(), int(r["label"])) for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
 
