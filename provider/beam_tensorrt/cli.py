@@ -140,7 +140,7 @@ def cmd_classify(args) -> int:
 
     try:
         counts = classify_file(args.input, args.output, errors_path=args.errors, runner=args.runner,
-                               on_start=on_start, **config)
+                               pipeline_args=[a for a in args.beam_options if a != "--"], on_start=on_start, **config)
     finally:
         reporter.end()
     seconds = time.monotonic() - start
@@ -174,6 +174,8 @@ def _add_classify(sub) -> None:
                    help="seconds between progress lines when stderr is not a terminal (default: 10)")
     p.add_argument("--runner", default="FnApiRunner",
                    help="Beam runner (default: FnApiRunner, Beam's local runner in this process)")
+    p.add_argument("beam_options", nargs=argparse.REMAINDER,
+                   help="after --: Beam pipeline options, e.g. -- --s3_region_name=eu-west-1 for s3:// paths")
     p.set_defaults(func=cmd_classify)
 
 

@@ -214,14 +214,17 @@ def classify_file(input_path: str, output_path: str, *, errors_path: Optional[st
         on_start: called once the pipeline is built, just before it runs.
         **config: ClassifyText configuration fields.
     """
+    options = PipelineOptions([f"--runner={runner}"] + list(pipeline_args or []))
+    FileSystems.set_options(options)  # filesystem options (credentials, endpoints) for the checks below too
     check_output("--output", output_path)
     if errors_path:
         check_output("--errors", errors_path)
+        if FileSystems.exists(errors_path):  # a stale file from an earlier run would read as this run's
+            FileSystems.delete([errors_path])
     check_input(input_path)
     # Errors always go to an output: without an errors file our own step rejects the first one, with
     # a message that names the CLI's flag rather than ClassifyText's error_handling.
     transform = ClassifyText(error_handling={"output": "errors"}, **config)
-    options = PipelineOptions([f"--runner={runner}"] + list(pipeline_args or []))
     Progress.reset()
     p = beam.Pipeline(options=options)
     rows, parse_errors = read_rows(p, input_path, transform.config.text_field)
@@ -231,8 +234,11 @@ def classify_file(input_path: str, output_path: str, *, errors_path: Optional[st
     errors = [result["errors"]] + ([parse_errors] if parse_errors is not None else [])
     errors = errors | "AllErrors" >> beam.Flatten() | "CountErrors" >> beam.ParDo(_Count("errors"))
     if errors_path:
+        # Written only when some row was rejected: Beam's S3 writer fails on an empty file (its
+        # multipart upload needs a part), and no file says "no errors" as well as an empty one.
         (errors | "ErrorsToJson" >> beam.Map(to_json_line)
-                | "WriteErrors" >> beam.io.WriteToText(errors_path, shard_name_template="", num_shards=1))
+                | "WriteErrors" >> beam.io.WriteToText(errors_path, shard_name_template="", num_shards=1,
+                                                       skip_if_empty=True))
     else:
         errors | "RejectRow" >> beam.Map(_reject)
     on_start()
