@@ -13,34 +13,10 @@ import sys
 import time
 from typing import Callable, Optional, Sequence
 
+from .logs import quiet_logging
+
 DESCRIPTION = "GPU BERT text classification for Apache Beam: classify files, serve ClassifyText to Beam YAML and Java."
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ImportError)
-
-# Warnings Beam logs on every run that say nothing about the user's job.
-BEAM_NOISE = (
-    "apitools not found",
-    "Resource module is not available",
-    "Could not load ML transform module",
-    "Deleting 1 existing files in target path",  # an output file replaced: the summary line names it
-)
-
-
-class _DropBeamNoise(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not any(noise in message for noise in BEAM_NOISE)
-
-
-def quiet_logging(verbose: bool = False) -> None:
-    """Our entry points' logging: warnings and above, without Beam's known noise; -v for INFO."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_DropBeamNoise())
-    if not verbose:
-        # A failing row is reported by us in one line; Beam would also log it with a traceback.
-        for name in ("apache_beam.runners", "apache_beam.utils.subprocess_server"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def user_error(e: BaseException) -> Optional[str]:
@@ -252,6 +228,12 @@ def cmd_yaml(args) -> int:
     return 0
 
 
+def cmd_flink_job_server(args) -> int:
+    from .runners.flink import serve
+
+    return serve(args.port, args.host, args.flink_master, args.heap, args.parallelism)
+
+
 def cmd_worker_pool(args) -> int:
     from .expansion.service import serve_worker_pool
 
@@ -328,6 +310,20 @@ def _add_others(sub) -> None:
     p.add_argument("pipeline", help="the pipeline's YAML file")
     p.add_argument("beam_options", nargs=argparse.REMAINDER, help="Beam pipeline options")
     p.set_defaults(func=cmd_yaml)
+
+    p = sub.add_parser("flink-job-server", help="run Beam's Flink job server (resolved with Maven) for portable pipelines",
+                       description="Start Beam's Flink job server: an embedded Flink on this machine ([local]) or a "
+                                   "Flink session cluster (--flink-master HOST:PORT). Pipelines then run with "
+                                   "--runner=PortableRunner --job_endpoint=HOST:PORT. Needs a JDK 17 and Maven; "
+                                   "the first run downloads the runner's jars (~160 MB) into ~/.m2.")
+    p.add_argument("--port", type=int, default=8099, help="job service port (default: 8099; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--flink-master", default="[local]",
+                   help="[local] (default: an embedded Flink) or HOST:PORT of a Flink session cluster's REST endpoint")
+    p.add_argument("--heap", default="1g", help="the job server JVM's heap (default: 1g)")
+    p.add_argument("--parallelism", type=int, default=None,
+                   help="Flink's default parallelism for jobs that set none (Java pipelines cannot set it)")
+    p.set_defaults(func=cmd_flink_job_server)
 
     p = sub.add_parser("worker-pool", help="run a Python SDK worker pool for runners' EXTERNAL environment",
                        description="A Beam Python worker pool to run beside a runner's workers (Flink TaskManagers, "

@@ -63,6 +63,10 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
 
 
 def _forward(process: subprocess.Popen, worker_id: str) -> None:
+    from ..logs import BEAM_NOISE
+
     assert process.stdout is not None
-    for line in iter(process.stdout.readline, b""):
-        sys.stderr.write(f"[worker {worker_id}] {line.decode('utf-8', 'replace')}")
+    for raw in iter(process.stdout.readline, b""):
+        line = raw.decode("utf-8", "replace")
+        if not any(noise in line for noise in BEAM_NOISE):
+            sys.stderr.write(f"[worker {worker_id}] {line}")

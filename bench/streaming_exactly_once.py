@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Does Beam's stateful batching deliver every row exactly once on Prism? (No beam_tensorrt code.)
+"""Does Beam's stateful batching deliver every row exactly once on a streaming runner? (No beam_tensorrt code.)
 
 The pipeline is Beam alone: ``PeriodicImpulse`` (``--rate`` rows a second for ``--seconds``) ->
 ``BatchElements(max_batch_duration_secs=1)``, the stateful batching RunInference uses in streaming
 -> a step that spends ``--slow`` seconds on each batch (standing in for model inference) -> a step
 that appends every row's sequence number to a file. Each trial prints how many distinct rows came
 out, how many came out more than once and which are missing. ClassifyText showed rows lost and
-repeated under Prism streaming (bench/NOTES.md); this isolates whether Beam and Prism do it alone.
+repeated under Prism streaming (bench/NOTES.md); this isolates whether Beam and the runner do it alone.
 
-    python bench/prism_batching_check.py --prism PATH [--trials 5] [--slow 0,0.2] [--rate 100] [--seconds 5]
+    python -m bench.streaming_exactly_once --prism PATH [--trials 5] [--slow 0,0.2] [--rate 100] [--seconds 5]
+    python -m bench.streaming_exactly_once --flink-job-endpoint localhost:8099 [--trials 10] [--buckets]
 """
 from __future__ import annotations
 
@@ -19,7 +20,14 @@ import time
 from pathlib import Path
 
 
-def trial(prism: str, rate: int, seconds: float, slow: float, buckets: bool) -> dict:
+def runner_options(args) -> list[str]:
+    if args.flink_job_endpoint:
+        return ["--runner=PortableRunner", f"--job_endpoint={args.flink_job_endpoint}", "--environment_type=LOOPBACK",
+                "--streaming", "--parallelism=1"]
+    return ["--runner=PrismRunner", f"--prism_location={args.prism}", "--environment_type=LOOPBACK", "--streaming"]
+
+
+def trial(options: list[str], rate: int, seconds: float, slow: float, buckets: bool) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.transforms.periodicsequence import PeriodicImpulse
@@ -38,9 +46,8 @@ def trial(prism: str, rate: int, seconds: float, slow: float, buckets: bool) -> 
             return [seq for seq, _ in batch]
 
         bucketing = dict(length_fn=lambda e: len(e[1]), bucket_boundaries=[32, 64, 128, 256]) if buckets else {}
-        p = beam.Pipeline(options=PipelineOptions([
-            "--runner=PrismRunner", f"--prism_location={prism}", "--environment_type=LOOPBACK", "--streaming"]))
-        start = time.time() + 3  # after the pipeline has started
+        p = beam.Pipeline(options=PipelineOptions(options))
+        start = time.time() + 8  # after the pipeline has started
         _ = (p
              | PeriodicImpulse(start_timestamp=start, stop_timestamp=start + seconds, fire_interval=interval)
              | "Number" >> beam.Map(lambda t: (round((t - start) * rate), "x" * (round(t * rate) % 300)))
@@ -56,7 +63,9 @@ def trial(prism: str, rate: int, seconds: float, slow: float, buckets: bool) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--prism", required=True, help="path of a Prism binary (e.g. from beam-tensorrt's cache)")
+    runner = ap.add_mutually_exclusive_group(required=True)
+    runner.add_argument("--prism", help="path of a Prism binary (e.g. from beam-tensorrt's cache)")
+    runner.add_argument("--flink-job-endpoint", help="a Flink job server (beam-tensorrt flink-job-server)")
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--slow", default="0,0.2", help="seconds the step after batching spends per batch, comma list")
     ap.add_argument("--rate", type=int, default=100)
@@ -68,7 +77,7 @@ def main() -> None:
     for slow in (float(s) for s in args.slow.split(",")):
         bad = 0
         for i in range(args.trials):
-            r = trial(args.prism, args.rate, args.seconds, slow, args.buckets)
+            r = trial(runner_options(args), args.rate, args.seconds, slow, args.buckets)
             gap = r["missing"]
             shown = f"{len(gap)} ({gap[0]}..{gap[-1]})" if gap else "0"
             print(f"{slow:12.2f} {i + 1:5d} {r['expected']:8d} {r['distinct']:8d} {r['repeated']:8d}  {shown}", flush=True)

@@ -1,0 +1,1 @@
+"""Runners beam-tensorrt starts for you (a local Flink job server)."""
