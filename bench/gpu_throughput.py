@@ -7,8 +7,8 @@ bench/random_bert.py. Data: SST-2 dev phrases repeated to --rows. Rows, in order
   open               opening each backend's session: TensorRT finds or builds its plan through the
                      engine cache (--engine-cache); PyTorch loads weights
   backend alone      each backend (fp16, CUDA graphs for hot shapes) on exactly the pre-tokenized
-                     groups ClassifyText forms for a Beam batch: the ceiling. Both backends get the
-                     same groups, so their ratio is the backends' alone.
+                     groups ClassifyText forms with it for a Beam batch: the ceiling. A backend
+                     NAME packs several rows a sequence; NAME:padded runs padded length groups.
   ClassifyText       end to end in a Beam pipeline (FnApiRunner) reading sharded text files, per
                      backend: Beam batch as the baselines, a larger Beam batch, several SDK worker
                      processes sharing the GPU (how Dataflow/Flink/Spark run Python workers)
@@ -16,8 +16,12 @@ bench/random_bert.py. Data: SST-2 dev phrases repeated to --rows. Rows, in order
                      type), fp16, same Beam batch size, batch_size passed to the pipeline
   PyTorch keyed      Beam's documented pattern: a tokenizing Map (padding to max_seq_len) +
                      PytorchModelHandlerKeyedTensor, fp16
+  TensorRT NumPy     the pattern this project started from: a tokenizing Map padding to 128 and
+                     Beam's TensorRTEngineHandlerNumPy on a static batch-64 x 128 fp16 plan
+                     (three inputs, so through the handler's inference_fn argument); --seed-baseline
 
-    python -m bench.gpu_throughput --artifact DIR --data DIR [--backends torch,tensorrt] [--rows 100000]
+    python -m bench.gpu_throughput --artifact DIR --data DIR [--backends tensorrt,torch,tensorrt:padded]
+        [--rows 100000] [--seed-baseline]
 """
 from __future__ import annotations
 
@@ -86,7 +90,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--artifact", type=Path, required=True)
     ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--backends", default="torch,tensorrt", help="GPU backends to measure, in order")
+    ap.add_argument("--backends", default="tensorrt,torch",
+                    help="GPU backends to measure, in order; NAME:padded for one text a sequence (no packing)")
+    ap.add_argument("--seed-baseline", action="store_true",
+                    help="also time Beam's TensorRTEngineHandlerNumPy pattern (needs TensorRT)")
     ap.add_argument("--engine-cache", default=None,
                     help="TensorRT engine cache (default: a fresh folder, so the first open builds the plan)")
     ap.add_argument("--rows", type=int, default=100_000)
@@ -132,46 +139,47 @@ def main() -> int:
     on_gpu = args.device.startswith("cuda")
     sync = torch.cuda.synchronize if on_gpu else (lambda: None)
 
-    # Tokenizer, opening, and each backend alone on exactly the groups ClassifyText forms.
+    # Tokenizer, opening, and each backend alone on exactly the groups ClassifyText forms with it.
     sessions = {}
     for backend in backends:
+        name, _, layout = backend.partition(":")
         start = time.perf_counter()
-        sessions[backend] = open_session(backend, artifact, BackendOptions(
-            device=args.device, max_seq_len=args.max_seq_len, engine_cache=engine_cache))
+        sessions[backend] = open_session(name, artifact, BackendOptions(
+            device=args.device, max_seq_len=args.max_seq_len, engine_cache=engine_cache, packing=layout != "padded"))
         opened[backend] = {"open_s": time.perf_counter() - start}
         print(f"{backend}: session open in {opened[backend]['open_s']:.1f} s", flush=True)
-    first = sessions[backends[0]]
-    clf = TextClassifier(artifact, first, args.max_seq_len)
     for batch in (b, big):
-        start = time.perf_counter()
-        groups = [g for i in range(0, n, batch) for _, g in clf.token_groups(texts[i:i + batch])]
-        if batch == b:
-            rows["tokenizer (encode + pad, length groups)"] = {"seconds": time.perf_counter() - start}
-        padded = sum(flops(*g.input_ids.shape, H, L) for g in groups)
-        real = sum(int(g.attention_mask.sum()) for g in groups)
-        notes[f"padding efficiency (real / padded tokens, batch {batch})"] = \
-            f"{real / sum(g.input_ids.size for g in groups):.2f}"
-        notes["tokens per row (real)"] = f"{real / n:.1f}"
         for backend, session in sessions.items():
+            clf = TextClassifier(artifact, session, args.max_seq_len)
+            start = time.perf_counter()
+            groups = [g for i in range(0, n, batch) for _, g in clf.groups(texts[i:i + batch])]
+            layout = "packed" if session.packed else "padded"
+            rows.setdefault(f"tokenizer ({layout}, Beam batch {batch})", {"seconds": time.perf_counter() - start})
+            computed = sum(flops(*g.input_ids.shape, H, L) for g in groups)
+            real = sum(int((g.segment_ids if session.packed else g.attention_mask).astype(bool).sum()) for g in groups)
+            notes[f"{backend}: real / computed tokens (batch {batch})"] = \
+                f"{real / sum(g.input_ids.size for g in groups):.3f}"
+            notes["tokens per row (real)"] = f"{real / n:.1f}"
             seconds = backend_alone(session, groups, sync)
             backend_s[backend, batch] = seconds
             rows[f"{backend} backend alone, groups of Beam batch {batch}"] = {"seconds": seconds}
-            notes[f"{backend} backend TFLOP/s on padded shapes (batch {batch})"] = f"{padded / seconds / 1e12:.1f}"
+            notes[f"{backend}: TFLOP/s on computed shapes (batch {batch})"] = f"{computed / seconds / 1e12:.1f}"
     for batch in (b, big):
-        if len(backends) > 1:
-            ratio = backend_s[backends[0], batch] / backend_s[backends[1], batch]
-            notes[f"{backends[1]} backend alone / {backends[0]} backend alone (batch {batch})"] = f"{ratio:.2f}x"
+        for other in backends[1:]:
+            ratio = backend_s[other, batch] / backend_s[backends[0], batch]
+            notes[f"{backends[0]} backend alone / {other} backend alone (batch {batch})"] = f"{ratio:.2f}x"
     for session in sessions.values():
         session.close()
-    del clf, sessions, first
+    del sessions
     if on_gpu:
         torch.cuda.empty_cache()
 
     # End to end, one SDK process and several, per backend.
     def classify(backend, batch):
-        return ClassifyText(model=str(args.artifact), backend=backend, min_batch_size=batch, max_batch_size=batch,
+        name, _, layout = backend.partition(":")
+        return ClassifyText(model=str(args.artifact), backend=name, min_batch_size=batch, max_batch_size=batch,
                             max_seq_len=args.max_seq_len, model_copies=args.model_copies, engine_cache=engine_cache,
-                            device=args.device)
+                            device=args.device, packing=layout != "padded")
 
     def timed(backend, label, texts_in, batch, mode=None, workers=1):
         """Run ClassifyText once, record it under ``label`` and print it."""
@@ -223,6 +231,13 @@ def main() -> int:
             notes["HF pipeline handler"] = f"timed on {part} rows, scaled x{n / part:g}"
             t = run_keyed_pattern(texts, ckpt, b, args.max_seq_len, on_gpu)
             rows["Beam PyTorch pattern (tokenize Map + KeyedTensor)"] = {"seconds": t.seconds}
+    if args.seed_baseline:
+        t = run_seed_pattern(texts, artifact, args.max_seq_len)
+        rows["Beam TensorRTEngineHandlerNumPy (static 64 x 128 plan, tokenize Map)"] = {"seconds": t.seconds}
+        seed = t.seconds
+        for name, r in rows.items():
+            if name.startswith("ClassifyText") and r.get("rows", n) == n:
+                notes[f"{name} / TensorRT NumPy pattern"] = f"{seed / r['seconds']:.2f}x"
 
     report(args, rows, notes, opened, backend_s, n, H, L, engine_cache)
     return 0
@@ -268,6 +283,67 @@ def report(args, rows, notes, opened, backend_s, n, H, L, engine_cache) -> None:
             "session_open_s": {k: v["open_s"] for k, v in opened.items()},
             "plans": {Path(p).name: json.loads(Path(p).read_text()) for p in plans},
             "details": rows, "notes": notes}, indent=2, default=str))
+
+
+def seed_engine(artifact, max_seq_len: int, batch: int, out: Path) -> Path:
+    """A static [batch, max_seq_len] fp16 plan of the artifact's padded model (Beam's TensorRT
+    handler allocates buffers from the engine's shapes, so they must be fixed)."""
+    import onnx
+
+    from beam_tensorrt.tooling.engine import build_engine, onnx_for
+
+    source, precision, _ = onnx_for(artifact, "fp16", packing=False)
+    model = onnx.load(str(source))
+    for value in [*model.graph.input, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        dims[0].dim_value = batch
+        if value.name != "logits":
+            dims[1].dim_value = max_seq_len
+    static = out / "static.onnx"
+    onnx.save_model(model, str(static))
+    build_engine(static, out / "static.plan", [], precision=precision)
+    return out / "static.plan"
+
+
+def run_seed_pattern(texts, artifact, max_seq_len: int, batch: int = 64):
+    """Beam's TensorRTEngineHandlerNumPy as the project's seed used it: each row tokenized in a Map
+    and padded to max_seq_len, batches of 64 into a static plan. The model has three inputs and the
+    handler's default inference function feeds one, so it gets an inference_fn (Beam's argument)."""
+    import apache_beam as beam
+    import numpy as np
+    import transformers
+    from apache_beam.ml.inference.base import PredictionResult, RunInference
+    from apache_beam.ml.inference.tensorrt_inference import TensorRTEngineHandlerNumPy
+
+    out = Path(tempfile.mkdtemp(prefix="seed-engine-"))
+    plan = seed_engine(artifact, max_seq_len, batch, out)
+    tok = transformers.BertTokenizerFast(tokenizer_file=str(artifact.tokenizer_path))
+
+    def tokenize(text):
+        enc = tok(text, padding="max_length", truncation=True, max_length=max_seq_len, return_tensors="np")
+        return np.stack([enc["input_ids"][0], enc["attention_mask"][0], enc["token_type_ids"][0]]).astype(np.int64)
+
+    def three_inputs(rows, engine, inference_args=None):
+        from cuda.bindings import driver as cuda
+
+        _, context, lock, inputs, outputs, _, cpu, stream = engine.get_engine_attrs()
+        stacked = np.zeros((batch, 3, max_seq_len), np.int64)
+        stacked[:len(rows)] = np.stack(rows)
+        stacked[len(rows):, 1, 0] = 1  # padding rows attend to one token
+        order = {"input_ids": 0, "attention_mask": 1, "token_type_ids": 2}
+        with lock:
+            hosts = [np.ascontiguousarray(stacked[:, order[i["name"]]]) for i in inputs]
+            for host, i in zip(hosts, inputs):
+                cuda.cuMemcpyHtoDAsync(i["allocation"], host.ctypes.data, i["size"], stream)
+            context.execute_async_v3(stream)
+            cuda.cuMemcpyDtoHAsync(cpu[0].ctypes.data, outputs[0]["allocation"], outputs[0]["size"], stream)
+            cuda.cuStreamSynchronize(stream)
+            logits = cpu[0][:len(rows)].copy()
+        return [PredictionResult(r, y) for r, y in zip(rows, logits)]
+
+    handler = TensorRTEngineHandlerNumPy(min_batch_size=batch, max_batch_size=batch, engine_path=str(plan),
+                                         inference_fn=three_inputs)
+    return run_pipeline(texts, beam.Map(tokenize) | RunInference(handler))
 
 
 def run_keyed_pattern(texts, ckpt: Path, batch: int, max_seq_len: int, on_gpu: bool = True):

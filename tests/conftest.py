@@ -26,6 +26,20 @@ def default_artifact():
 
 
 @pytest.fixture(scope="session")
+def packed_onnx(tmp_path_factory):
+    """The default model as a packed graph in fp32 (artifacts carry it in fp16, for TensorRT), for
+    the fake TensorRT engine, which runs it with ONNX Runtime."""
+    import onnx
+
+    from beam_tensorrt.models import sentiment_minilm
+    from beam_tensorrt.tooling.onnx_bert import build_bert_classifier
+
+    path = tmp_path_factory.mktemp("packed") / "model.packed.onnx"
+    onnx.save_model(build_bert_classifier(sentiment_minilm.weights(), packed=True), str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
 def reviews() -> list[dict]:
     import csv
 

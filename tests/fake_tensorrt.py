@@ -211,6 +211,7 @@ class FakeEngine:
         self.session = ort.InferenceSession(plan["onnx"], providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.output = self.session.get_outputs()[0].name
+        self.output_rank = len(self.session.get_outputs()[0].shape)
         self.labels = int(plan["labels"])
         self.profiles = plan["profiles"]  # [[min, max] per dim: ((min_b, min_s), (max_b, max_s))]
         self.held_profiles: dict[int, "FakeContext"] = {}
@@ -230,7 +231,7 @@ class FakeEngine:
         return np.dtype(np.float32) if name == self.output else np.dtype(np.int64)
 
     def get_tensor_shape(self, name: str):
-        return (-1, self.labels) if name == self.output else (-1, -1)
+        return (-1,) * (self.output_rank - 1) + (self.labels,) if name == self.output else (-1, -1)
 
     def create_execution_context(self, strategy=None) -> "FakeContext":
         return FakeContext(self)

@@ -166,15 +166,17 @@ def test_tensorrt_backend_without_tensorrt_is_a_clear_error(default_artifact):
         open_session("tensorrt", default_artifact)
 
 
-def fake_builder(built: list):
+def fake_builder(built: list, packed_onnx=None):
     """Stands in for ``tooling.engine.build_artifact_engine``: records what it was asked for and
-    what timing cache it started from, writes a fake plan, and grows the timing cache."""
+    what timing cache it started from, writes a fake plan (of the packed graph when asked to pack),
+    and grows the timing cache."""
     import fake_tensorrt
 
-    def build(artifact, plan_path, *, precision, profiles, timing_cache):
+    def build(artifact, plan_path, *, precision, profiles, timing_cache, packing=False):
         before = timing_cache.read_bytes() if timing_cache.is_file() else b""
-        built.append({"profiles": list(profiles), "timing_cache_before": before})
-        fake_tensorrt.write_fake_plan(plan_path, artifact.onnx_path, len(artifact.manifest.labels), profiles)
+        built.append({"profiles": list(profiles), "timing_cache_before": before, "packing": packing})
+        onnx_path = packed_onnx if packing else artifact.onnx_path
+        fake_tensorrt.write_fake_plan(plan_path, onnx_path, len(artifact.manifest.labels), profiles)
         timing_cache.write_bytes(before + b"tactics;")
         name, major, minor = fake_tensorrt.GPU
         return PlanMetadata(trt_module="tensorrt", trt_version=fake_tensorrt.TRT_VERSION, gpu_name=name,
@@ -184,27 +186,33 @@ def fake_builder(built: list):
     return build
 
 
-def test_max_seq_len_reaches_the_plan_and_the_timing_cache_is_shared(default_artifact, tmp_path, monkeypatch):
+def test_max_seq_len_reaches_the_plan_and_the_timing_cache_is_shared(default_artifact, tmp_path, monkeypatch,
+                                                                    packed_onnx):
     import fake_tensorrt
     from beam_tensorrt.backends import BackendOptions, open_session
 
     fake_tensorrt.install(monkeypatch)
     built: list = []
-    monkeypatch.setattr("beam_tensorrt.tooling.engine.build_artifact_engine", fake_builder(built))
+    monkeypatch.setattr("beam_tensorrt.tooling.engine.build_artifact_engine", fake_builder(built, packed_onnx))
     shared = str(tmp_path / "shared")
     monkeypatch.setenv("BEAM_TENSORRT_CACHE", str(tmp_path / "machine1"))
-    session = open_session("tensorrt", default_artifact, BackendOptions(max_seq_len=256, engine_cache=shared))
+    session = open_session("tensorrt", default_artifact, BackendOptions(max_seq_len=256, engine_cache=shared,
+                                                                        packing=False))
     assert [p.max_seq for p in session.profiles] == [32, 64, 128, 256] and session.max_seq == 256
+    assert not session.packed and built[0]["packing"] is False
     assert built[0]["timing_cache_before"] == b""  # the very first build tunes from scratch
     session.close()
     # The same model and GPU on another machine: the plan is fetched, nothing is built.
     monkeypatch.setenv("BEAM_TENSORRT_CACHE", str(tmp_path / "machine2"))
-    open_session("tensorrt", default_artifact, BackendOptions(max_seq_len=256, engine_cache=shared)).close()
+    open_session("tensorrt", default_artifact, BackendOptions(max_seq_len=256, engine_cache=shared,
+                                                              packing=False)).close()
     assert len(built) == 1
-    # Other profiles on a third machine: a new plan, built from the timing cache the first build shared.
+    # Packed, on a third machine: another plan (packed profiles), built from the timing cache the first
+    # build shared.
     monkeypatch.setenv("BEAM_TENSORRT_CACHE", str(tmp_path / "machine3"))
     session = open_session("tensorrt", default_artifact, BackendOptions(max_seq_len=512, engine_cache=shared))
-    assert session.max_seq == 512 and len(built) == 2
+    assert session.max_seq == 512 and session.packed and len(built) == 2 and built[1]["packing"] is True
+    assert [(p.min_seq, p.max_seq) for p in session.profiles] == [(1, 128), (129, 256), (257, 512)]
     assert built[1]["timing_cache_before"] == b"tactics;"
     assert sorted(p.name for p in Path(shared).iterdir() if p.name.startswith("timing-")) == [
         f"timing-{EngineCache.timing_key(session_runtime())}.cache"]
@@ -219,7 +227,7 @@ def session_runtime() -> RuntimeInfo:
     return RuntimeInfo("tensorrt", fake_tensorrt.TRT_VERSION, name, f"{major}.{minor}")
 
 
-def test_classify_text_with_backend_tensorrt_in_a_pipeline(default_artifact, tmp_path, monkeypatch):
+def test_classify_text_with_backend_tensorrt_in_a_pipeline(default_artifact, tmp_path, monkeypatch, packed_onnx):
     """ClassifyText(backend='tensorrt') end to end in a Beam pipeline: same labels as ONNX Runtime,
     max_seq_len honoured, no row lost (TensorRT and CUDA faked; the logits are the model's)."""
     import apache_beam as beam
@@ -232,7 +240,7 @@ def test_classify_text_with_backend_tensorrt_in_a_pipeline(default_artifact, tmp
 
     fake_tensorrt.install(monkeypatch)
     built: list = []
-    monkeypatch.setattr("beam_tensorrt.tooling.engine.build_artifact_engine", fake_builder(built))
+    monkeypatch.setattr("beam_tensorrt.tooling.engine.build_artifact_engine", fake_builder(built, packed_onnx))
     monkeypatch.setenv("BEAM_TENSORRT_CACHE", str(tmp_path / "machine"))
     texts = [f"{t} {i}" for i in range(40) for t in ("a warm, funny film", "a tedious mess", "word " * 150)]
     want = TextClassifier.open(default_artifact, "onnxruntime", 256).classify(texts)
@@ -242,7 +250,7 @@ def test_classify_text_with_backend_tensorrt_in_a_pipeline(default_artifact, tmp
                                 engine_cache=str(tmp_path / "shared")))
         assert_that(out | beam.Map(lambda r: (r.i, r.label, r.cut)),
                     equal_to([(i, w.label, w.truncated) for i, w in enumerate(want)]))
-    assert [p.max_seq for p in built[0]["profiles"]][-1] == 256
+    assert [p.max_seq for p in built[0]["profiles"]][-1] == 256 and built[0]["packing"] is True
 
 
 def test_a_verified_plan_is_not_hashed_again_until_it_changes(tmp_path, monkeypatch):

@@ -7,7 +7,11 @@ import numpy as np
 
 from .artifact import ModelArtifact
 from .backends import BackendOptions, InferenceSession, open_session
-from .tokenization import TextTokenizer, TokenBatch, plan_sub_batches, round_up
+from .tokenization import PackedBatch, TextTokenizer, TokenBatch, plan_sub_batches, round_up
+
+# Rows tokenized and packed at a time for a packing session: enough for GEMMs that fill a GPU
+# (~3,500 real tokens of SST-2), few enough that the next chunk's tokenization overlaps the device.
+PACK_CHUNK_ROWS = 256
 
 
 class ClassPrediction(NamedTuple):
@@ -64,7 +68,7 @@ class TextClassifier:
              options: BackendOptions = BackendOptions()) -> "TextClassifier":
         return cls(artifact, open_session(backend, artifact, options), max_seq_len)
 
-    def _run(self, batch: TokenBatch) -> np.ndarray:
+    def _run(self, batch: TokenBatch | PackedBatch) -> np.ndarray:
         return np.asarray(self.session.run(batch.feeds(self.session.input_names)), dtype=np.float32)
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
@@ -88,6 +92,21 @@ class TextClassifier:
             self._run_or_split(list(group), encodings, out, truncated, failures)
         return out, truncated, failures
 
+    def groups(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, TokenBatch | PackedBatch]]:
+        """(row indices, batch) as this session takes them: packed, or padded in length groups."""
+        return self.packed_groups(texts) if self.session.packed else self.token_groups(texts)
+
+    def packed_groups(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, PackedBatch]]:
+        """(row indices, packed batch) groups of at most ``max_rows`` sequences, tokenized a chunk
+        of ``PACK_CHUNK_ROWS`` rows at a time (rows ordered by length, so long texts share chunks)."""
+        by_chars = np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
+        for start in range(0, len(texts), PACK_CHUNK_ROWS):
+            chunk = by_chars[start:start + PACK_CHUNK_ROWS]
+            encodings = self.tokenizer.encode([texts[i] for i in chunk])
+            lengths = np.fromiter(map(len, encodings), dtype=np.int64, count=len(encodings))
+            for rows, batch in self.tokenizer.pack(encodings, lengths).split(self.max_rows):
+                yield chunk[rows], batch
+
     def token_groups(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, TokenBatch]]:
         """(row indices, padded batch) groups of similar length, tokenized one chunk at a time.
 
@@ -109,25 +128,29 @@ class TextClassifier:
     def _pipelined(self, texts: Sequence[str], out: np.ndarray, truncated: np.ndarray) -> None:
         """``run_many`` queues each group on the device as the generator hands it over, so the
         tokenization of chunk k+1 overlaps the device work on chunk k."""
-        placed: list[tuple[np.ndarray, np.ndarray]] = []
+        placed: list[tuple[np.ndarray, TokenBatch | PackedBatch]] = []
 
         def feeds():
-            for rows, batch in self.token_groups(texts):
-                placed.append((rows, batch.truncated))
+            for rows, batch in self.groups(texts):
+                placed.append((rows, batch))
                 yield batch.feeds(self.session.input_names)
 
         results = self.session.run_many(feeds())
         if len(results) != len(placed):  # a backend breaking its contract must not go unnoticed
             raise RuntimeError(f"backend {self.session.name!r} returned {len(results)} results for "
                                f"{len(placed)} groups")
-        for (rows, cut), logits in zip(placed, results):
-            out[rows] = np.asarray(logits, dtype=np.float32)
-            truncated[rows] = cut
+        for (rows, batch), logits in zip(placed, results):
+            logits = np.asarray(logits, dtype=np.float32)
+            out[rows] = batch.rows_of(logits) if isinstance(batch, PackedBatch) else logits
+            truncated[rows] = batch.truncated
 
     def _run_or_split(self, rows: list[int], encodings, out, truncated, failures) -> None:
-        batch = self.tokenizer.pad([encodings[i] for i in rows])
+        chosen = [encodings[i] for i in rows]
+        lengths = np.fromiter(map(len, chosen), dtype=np.int64, count=len(chosen))
+        batch = self.tokenizer.pack(chosen, lengths) if self.session.packed else self.tokenizer.pad(chosen, lengths)
         try:
-            out[rows] = self._run(batch)
+            logits = self._run(batch)
+            out[rows] = batch.rows_of(logits) if isinstance(batch, PackedBatch) else logits
             truncated[rows] = batch.truncated
         except Exception as e:
             if not is_out_of_memory(e):

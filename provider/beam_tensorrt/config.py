@@ -58,6 +58,9 @@ class ClassifyTextConfig:
     intra_op_threads: int = field(default=0, metadata=_doc(
         "ONNX Runtime threads per inference call (0: one per core).", min=0))
     device: str = field(default="auto", metadata=_doc("`auto`, `cpu`, `cuda` or `cuda:N`."))
+    packing: bool = field(default=True, metadata=_doc(
+        "GPU backends: run several short texts per sequence (pooled-BERT models), so that almost no "
+        "computed token is padding. Off: one text a sequence, padded to its group's longest."))
     engine_cache: Optional[str] = field(default=None, metadata=_doc(
         "TensorRT: directory or Beam filesystem URL where workers share built engine plans."))
     model_watch_pattern: Optional[str] = field(default=None, metadata=_doc(

@@ -9,6 +9,13 @@ from typing import Sequence
 import numpy as np
 
 PAD_MULTIPLE = 8
+# What a model takes: padded batches (a row a sequence) or packed ones (several rows a sequence).
+PADDED_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+PACKED_INPUTS = ("input_ids", "segment_ids", "token_type_ids", "position_ids")
+# Tokens per packed sequence: several short rows share one (see PackedBatch). Measured on SST-2 with
+# two-pointer packing: 0.97 of the tokens are real at 128 (0.95 at 64), against 0.37-0.54 padded
+# (bench/NOTES.md); attention over 128 tokens adds ~3% to a BERT-base's work.
+PACK_WIDTH = 128
 
 
 @dataclass
@@ -95,8 +102,103 @@ class TextTokenizer:
     def __call__(self, texts: Sequence[str]) -> TokenBatch:
         return self.pad(self.encode(texts))
 
-    def count_tokens(self, text: str) -> int:
-        return len(self._tok.encode(text, add_special_tokens=True).ids)
+    def pack(self, encodings: Sequence, lengths: np.ndarray, width: int = PACK_WIDTH) -> "PackedBatch":
+        """Pack encodings several to a sequence of ``width`` tokens (at least the longest row's
+        length, rounded up to a multiple of 8); see ``PackedBatch``."""
+        width = max(round_up(int(lengths.max())) if len(lengths) else 1, min(width, round_up(self.max_seq_len)))
+        sequence, slot, offset, n = pack_rows(lengths, width)
+        total = int(lengths.sum())
+        starts = np.cumsum(lengths) - lengths  # where each row starts in the concatenated tokens
+        within = np.arange(total) - np.repeat(starts, lengths)  # position inside its row
+        flat = np.repeat(sequence * width + offset, lengths) + within
+        ids = np.full(n * width, self.pad_token_id, dtype=np.int64)
+        ids[flat] = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=total)
+        segments = np.zeros(n * width, dtype=np.int64)
+        segments[flat] = np.repeat(slot + 1, lengths)
+        positions = np.zeros(n * width, dtype=np.int64)
+        positions[flat] = within
+        types = np.zeros(n * width, dtype=np.int64)
+        if not self._types_all_zero:
+            types[flat] = np.fromiter(itertools.chain.from_iterable(e.type_ids for e in encodings), dtype=np.int64,
+                                      count=total)
+        truncated = np.zeros(len(encodings), dtype=bool)
+        for i in np.flatnonzero(lengths >= self.max_seq_len):
+            truncated[i] = bool(encodings[i].overflowing)
+        shape = (n, width)
+        return PackedBatch(ids.reshape(shape), segments.reshape(shape), types.reshape(shape),
+                           positions.reshape(shape), sequence, slot, truncated, int(total))
+
+
+@dataclass
+class PackedBatch:
+    """Rows packed several to a sequence: what packing backends take.
+
+    Row r's tokens sit in sequence ``sequence[r]`` with segment id ``slot[r] + 1`` (0 marks padding)
+    and positions counting from 0 within the row; a packing model attends within segments and
+    returns one result per slot, ``[sequences, width, labels]``: row r's is ``[sequence[r], slot[r]]``.
+    """
+
+    input_ids: np.ndarray
+    segment_ids: np.ndarray
+    token_type_ids: np.ndarray
+    position_ids: np.ndarray
+    sequence: np.ndarray  # [rows]
+    slot: np.ndarray  # [rows]
+    truncated: np.ndarray  # bool [rows]
+    real_tokens: int
+
+    def feeds(self, input_names: Sequence[str]) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in input_names}
+
+    def rows_of(self, logits: np.ndarray) -> np.ndarray:
+        """Per-row results ``[rows, labels]`` from a packing model's ``[sequences, width, labels]``."""
+        return logits[self.sequence, self.slot]
+
+    def split(self, max_sequences: int) -> list[tuple[np.ndarray, "PackedBatch"]]:
+        """(row indices, sub-batch) of at most ``max_sequences`` sequences each."""
+        n = self.input_ids.shape[0]
+        if n <= max_sequences:
+            return [(np.arange(len(self.sequence)), self)]
+        parts = []
+        for a in range(0, n, max_sequences):
+            b = min(a + max_sequences, n)
+            rows = np.flatnonzero((self.sequence >= a) & (self.sequence < b))
+            parts.append((rows, PackedBatch(
+                self.input_ids[a:b], self.segment_ids[a:b], self.token_type_ids[a:b], self.position_ids[a:b],
+                self.sequence[rows] - a, self.slot[rows], self.truncated[rows],
+                int((self.segment_ids[a:b] > 0).sum()))))
+        return parts
+
+
+def pack_rows(lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Two-pointer packing: each sequence takes the longest rows left that fit, then fills up with
+    the shortest. Returns per row (sequence, slot, token offset in the sequence) and the number of
+    sequences. Every row must fit ``width``."""
+    n = len(lengths)
+    order = np.argsort(-np.asarray(lengths), kind="stable").tolist()
+    ls = [int(lengths[i]) for i in order]
+    sequence = np.empty(n, dtype=np.int64)
+    slot = np.empty(n, dtype=np.int64)
+    offset = np.empty(n, dtype=np.int64)
+    i, j, seq = 0, n - 1, 0
+    while i <= j:
+        used, k = 0, 0
+        while i <= j and used + ls[i] <= width:
+            r = order[i]
+            sequence[r], slot[r], offset[r] = seq, k, used
+            used += ls[i]
+            k += 1
+            i += 1
+        while i <= j and used + ls[j] <= width:
+            r = order[j]
+            sequence[r], slot[r], offset[r] = seq, k, used
+            used += ls[j]
+            k += 1
+            j -= 1
+        if k == 0:
+            raise ValueError(f"a row of {ls[i]} tokens does not fit a packed sequence of {width}")
+        seq += 1
+    return sequence, slot, offset, seq
 
 
 def plan_sub_batches(lengths: Sequence[int], token_budget: int, max_rows: int) -> list[np.ndarray]:

@@ -188,7 +188,7 @@ class ClassifyText(beam.PTransform):
             ``model``, ``backend``, ``text_field``, ``label_field``, ``score_field``,
             ``probabilities_field``, ``truncated_field``, ``allow_empty_text``, ``max_seq_len``,
             ``min_batch_size``, ``max_batch_size``, ``max_batch_duration_secs``, ``intra_op_threads``,
-            ``device``, ``engine_cache``, ``model_watch_pattern``, ``model_watch_interval_secs``,
+            ``device``, ``packing``, ``engine_cache``, ``model_watch_pattern``, ``model_watch_interval_secs``,
             ``model_copies``.
     """
 
@@ -214,7 +214,8 @@ class ClassifyText(beam.PTransform):
         c = self.config
         return TextClassificationModelHandler(
             c.model, c.backend, c.max_seq_len,
-            options=BackendOptions(intra_op_threads=c.intra_op_threads, device=c.device, engine_cache=c.engine_cache),
+            options=BackendOptions(intra_op_threads=c.intra_op_threads, device=c.device, engine_cache=c.engine_cache,
+                                   packing=c.packing),
             min_batch_size=c.min_batch_size, max_batch_size=c.max_batch_size,
             max_batch_duration_secs=c.max_batch_duration_secs, model_copies=c.model_copies)
 

@@ -22,32 +22,34 @@ def engine_cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("engine_cache"))
 
 
-def open_trt(artifact, engine_cache, max_seq_len, cuda_graphs=True):
+def open_trt(artifact, engine_cache, max_seq_len, cuda_graphs=True, packing=True):
     from beam_tensorrt.backends import BackendOptions, open_session
     from beam_tensorrt.trt.metadata import EngineMismatch
 
     try:
         return open_session("tensorrt", artifact, BackendOptions(max_seq_len=max_seq_len, engine_cache=engine_cache,
-                                                                 cuda_graphs=cuda_graphs))
+                                                                 cuda_graphs=cuda_graphs, packing=packing))
     except EngineMismatch as e:  # e.g. TensorRT-RTX on compute capability 9.0
         pytest.skip(f"this TensorRT cannot run plans on this GPU: {e}")
 
 
-@pytest.fixture(params=["cuda-graphs", "no-graphs"])
+@pytest.fixture(params=["packed", "packed-no-graphs", "padded", "padded-no-graphs"])
 def session(request, default_artifact, engine_cache):
     require_tensorrt()
-    s = open_trt(default_artifact, engine_cache, 256, cuda_graphs=request.param == "cuda-graphs")
+    s = open_trt(default_artifact, engine_cache, 256, cuda_graphs="no-graphs" not in request.param,
+                 packing=request.param.startswith("packed"))
+    assert s.packed == request.param.startswith("packed")
     yield s
     s.close()
 
 
-@pytest.mark.parametrize("max_seq_len", [256, 512])
-def test_every_bucket_up_to_max_seq_len_matches_onnxruntime(default_artifact, engine_cache, max_seq_len):
+@pytest.mark.parametrize("max_seq_len, packing", [(256, True), (512, True), (512, False)])
+def test_every_bucket_up_to_max_seq_len_matches_onnxruntime(default_artifact, engine_cache, max_seq_len, packing):
     require_tensorrt()
     from beam_tensorrt.classifier import TextClassifier
 
-    session = open_trt(default_artifact, engine_cache, max_seq_len)
-    assert max(p.max_seq for p in session.profiles) == max_seq_len
+    session = open_trt(default_artifact, engine_cache, max_seq_len, packing=packing)
+    assert max(p.max_seq for p in session.profiles) == max_seq_len and session.packed == packing
     # one text per bucket edge (in tokens), plus ragged ones; twice, so graphs are replayed too
     edges = sorted({p.min_seq for p in session.profiles} | {p.max_seq for p in session.profiles})
     texts = TEXTS + [" ".join(["word"] * max(1, e - 2)) for e in edges] + ["w " * (max_seq_len + 50)]
@@ -62,9 +64,10 @@ def test_every_bucket_up_to_max_seq_len_matches_onnxruntime(default_artifact, en
     session.close()
 
 
-def test_pipeline_over_sst2_dev_agrees_with_onnxruntime(default_artifact, engine_cache, sst2_dir, tmp_path):
+@pytest.mark.parametrize("packing", [True, False])
+def test_pipeline_over_sst2_dev_agrees_with_onnxruntime(default_artifact, engine_cache, sst2_dir, tmp_path, packing):
     """ClassifyText(backend='tensorrt') in a Beam pipeline over all of SST-2 dev: >= 99.9% of the
-    labels as ONNX Runtime's, no row lost, no NaN."""
+    labels as ONNX Runtime's, no row lost, no NaN; packed and padded."""
     require_tensorrt()
     import json
 
@@ -79,7 +82,7 @@ def test_pipeline_over_sst2_dev_agrees_with_onnxruntime(default_artifact, engine
     out = tmp_path / "labels"
     with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
         result = (p | beam.Create([{"i": i, "text": t} for i, t in enumerate(texts)])
-                    | ClassifyText(backend="tensorrt", engine_cache=engine_cache, max_batch_size=256,
+                    | ClassifyText(backend="tensorrt", engine_cache=engine_cache, max_batch_size=256, packing=packing,
                                    probabilities_field="p", error_handling={"output": "errors"}))
         (result["output"]
            | beam.Map(lambda r: json.dumps([r.i, r.label, r.p]))
@@ -90,5 +93,6 @@ def test_pipeline_over_sst2_dev_agrees_with_onnxruntime(default_artifact, engine
     want = [p.label for p in TextClassifier.open(default_artifact, "onnxruntime", 128).classify(texts)]
     got = dict((i, label) for i, label, _ in rows)
     agreement = np.mean([got[i] == want[i] for i in range(len(texts))])
-    print(f"TensorRT pipeline vs ONNX Runtime on {len(texts)} SST-2 dev rows: label agreement {agreement:.5f}")
+    print(f"TensorRT pipeline ({'packed' if packing else 'padded'}) vs ONNX Runtime on {len(texts)} SST-2 dev rows: "
+          f"label agreement {agreement:.5f}")
     assert agreement >= 0.999

@@ -9,15 +9,16 @@ from gpu_support import require_cuda_torch
 TEXTS = ["good", "a fine, warm film", "dull and far too long " * 3, "word " * 60, "", "café 🙂"] * 5
 
 
-@pytest.mark.parametrize("graphs", [True, False])
-def test_torch_fp16_matches_onnxruntime(default_artifact, graphs):
+@pytest.mark.parametrize("graphs, packing", [(True, True), (False, True), (True, False), (False, False)])
+def test_torch_fp16_matches_onnxruntime(default_artifact, graphs, packing):
     require_cuda_torch()
     from beam_tensorrt.backends.base import BackendOptions
     from beam_tensorrt.backends.torch import TorchSession
     from beam_tensorrt.classifier import TextClassifier
 
     ref = TextClassifier.open(default_artifact, "onnxruntime", 128).logits(TEXTS)[0]
-    clf = TextClassifier(default_artifact, TorchSession(default_artifact, BackendOptions(device="cuda", cuda_graphs=graphs)), 128)
+    session = TorchSession(default_artifact, BackendOptions(device="cuda", cuda_graphs=graphs, packing=packing))
+    clf = TextClassifier(default_artifact, session, 128)
     for _ in range(2):
         ours = clf.logits(TEXTS)[0]
     assert (ours.argmax(1) == ref.argmax(1)).all()

@@ -28,6 +28,8 @@ class BackendOptions:
         cuda_graphs: GPU backends: replay CUDA graphs for shapes that recur.
         max_seq_len: the longest token sequence the classifier will send (TensorRT builds its
             optimization profiles up to it).
+        packing: GPU backends: run several short rows per sequence where the model allows it
+            (pooled-BERT artifacts), so that almost no computed token is padding.
     """
 
     intra_op_threads: int = 0
@@ -36,6 +38,7 @@ class BackendOptions:
     fp16: bool = True
     cuda_graphs: bool = True
     max_seq_len: int = 128
+    packing: bool = True
 
 
 class InferenceSession(Protocol):
@@ -45,13 +48,17 @@ class InferenceSession(Protocol):
 
     - ``run_many`` accepts any iterable of groups (a generator too) and consumes it exactly
       once, in order; it may start work on a group before it has read the next, so a caller can
-      tokenize group k+1 while the device computes group k. It returns one fp32
-      ``[rows, labels]`` array per group, in the order given.
+      tokenize group k+1 while the device computes group k. It returns one fp32 array per group,
+      in the order given: ``[rows, labels]``, or for a packing session ``[sequences, seq, labels]``.
     - Each group maps every name in ``input_names`` to an int64 ``[rows, seq]`` array; any
       ``rows`` and any ``seq`` up to the classifier's ``max_seq_len`` are accepted (a session
       splits what its device cannot take at once).
-    - ``token_budget`` (padded tokens) and ``max_group_rows`` (rows) size the groups the
-      classifier forms: what runs best on this device.
+    - ``packed``: the session takes packed groups (``tokenization.PackedBatch``: several rows a
+      sequence, ``input_ids``, ``segment_ids``, ``token_type_ids``, ``position_ids``) and returns
+      one result per slot; otherwise padded ones (``TokenBatch``: a row a sequence, ``input_ids``,
+      ``attention_mask``, ``token_type_ids``).
+    - ``token_budget`` (tokens) and ``max_group_rows`` (rows, or packed sequences) size the
+      groups the classifier forms: what runs best on this device.
     - Thread safety: one session is shared by all threads of a Beam worker, so ``run_many`` may
       be called from several threads at once, and each call gets its own results.
     - ``close`` releases device memory; the session is not used afterwards.
@@ -61,6 +68,7 @@ class InferenceSession(Protocol):
 
     name: str
     input_names: Sequence[str]
+    packed: bool
     token_budget: int
     max_group_rows: int
 

@@ -22,6 +22,7 @@ class OnnxRuntimeSession(InferenceSession):
     ``run`` may be called from several threads at once, so nothing here serialises calls."""
 
     name = "onnxruntime"
+    packed = False  # the artifact's model.onnx: padded rows (pooled-BERT artifacts pack on GPUs only)
 
     def __init__(self, artifact: ModelArtifact, options: BackendOptions = BackendOptions()):
         import onnxruntime as ort

@@ -23,21 +23,24 @@ def device_index(device: str) -> int:
 def plan_for(artifact: ModelArtifact, options: BackendOptions = BackendOptions()):
     """The local path of a plan for this GPU, the artifact and ``options.max_seq_len``: from the
     engine cache, or built now. Also where the timing cache lives (returned second)."""
+    from ..tokenization import round_up
     from ..tooling.engine import build_artifact_engine, onnx_for
     from ..trt.engine_cache import EngineCache
     from ..trt.loader import import_tensorrt, runtime_info
-    from ..trt.profiles import default_profiles
+    from ..trt.profiles import default_profiles, packed_profiles
 
     info = runtime_info(import_tensorrt(), device_index(options.device))
-    profiles = default_profiles(min(options.max_seq_len, artifact.manifest.max_seq_len), MAX_BATCH)
-    _, precision = onnx_for(artifact, "fp16" if options.fp16 else "fp32")
+    _, precision, layout = onnx_for(artifact, "fp16" if options.fp16 else "fp32", options.packing)
+    # The tokenizer pads to multiples of 8: a max_seq_len of 13 sends 16-token batches.
+    seq = min(round_up(options.max_seq_len), artifact.manifest.max_seq_len)
+    profiles = packed_profiles(seq) if layout == "packed" else default_profiles(seq, MAX_BATCH)
     cache = EngineCache(options.engine_cache)
-    key = cache.key(artifact.manifest.onnx_sha256, info, profiles, precision)
+    key = cache.key(artifact.manifest.onnx_sha256, info, profiles, precision, layout)
     timing_key = cache.timing_key(info)
 
     def build(plan_path, timing_cache):
         return build_artifact_engine(artifact, plan_path, precision=precision, profiles=profiles,
-                                     timing_cache=timing_cache)
+                                     timing_cache=timing_cache, packing=layout == "packed")
 
     return cache.get_or_build(key, build, timing_key), cache.local_timing_cache(timing_key)
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..artifact import ModelArtifact
 from ..models import artifact_weights
 from ..models.bert import PooledBert, pooled_bert_forward
+from ..tokenization import PACKED_INPUTS, PADDED_INPUTS
 from .base import BackendOptions, Feeds, InferenceSession
 
 log = logging.getLogger(__name__)
@@ -27,18 +28,21 @@ ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 # as a few eager runs, and a bounded run over ragged text meets many shapes only once or twice.
 GRAPH_AFTER = 2
 # Rows per group on the GPU: measured on an H100 with BERT-base over SST-2 (bench/NOTES.md), 128-row
-# groups of similar length beat 256 (more padding) and 64 (GEMMs too small to fill the GPU).
+# groups of similar length beat 256 (more padding) and 64 (GEMMs too small to fill the GPU). Packed,
+# a group is up to 128 sequences of PACK_WIDTH tokens.
 GPU_GROUP_ROWS = 128
 
 
 class TorchOps:
-    """``BertOps`` on torch tensors; one instance per forward call (it caches the attention mask)."""
+    """``BertOps`` on torch tensors; one instance per forward call (it caches the attention mask).
+    ``packed``: the packed layout (segment ids instead of an attention mask; ``models.bert.BertOps``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, packed: bool = False) -> None:
         import torch
         import torch.nn.functional as F
 
         self.torch, self.F = torch, F
+        self.packed = packed
         self._keep: Any = None
 
     def embed(self, table, ids):
@@ -67,13 +71,20 @@ class TorchOps:
 
     def attention(self, q, k, v, mask, num_heads, head_size):
         if self._keep is None:
-            self._keep = mask[:, None, None, :].to(self.torch.bool)
+            if self.packed:  # same segment, and not padding: [B, 1, S, S]
+                self._keep = ((mask[:, :, None] == mask[:, None, :]) & (mask[:, None, :] > 0))[:, None]
+            else:
+                self._keep = mask[:, None, None, :].to(self.torch.bool)
         b, s, _ = q.shape
         q, k, v = (t.view(b, s, num_heads, head_size).transpose(1, 2) for t in (q, k, v))
         ctx = self.F.scaled_dot_product_attention(q, k, v, attn_mask=self._keep)
         return ctx.transpose(1, 2).reshape(b, s, num_heads * head_size)
 
     def mean_pool(self, x, mask):
+        if self.packed:  # one-hot [B, slots, S]: slot j takes segment j + 1
+            slots = self.torch.arange(1, mask.shape[1] + 1, device=mask.device)
+            onehot = (mask[:, None, :] == slots[None, :, None]).to(x.dtype)
+            return (onehot @ x) / onehot.sum(-1, keepdim=True).clamp(min=1e-4)
         m = mask.unsqueeze(-1).to(x.dtype)
         return (x * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
@@ -109,10 +120,13 @@ def pooled_bert_module(model: PooledBert):
                 self._views = (anchor, weights, head)
             return self._views[1], self._views[2]
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
+        def forward(self, input_ids, mask, token_type_ids, position_ids=None):
+            """Padded: (input_ids, attention_mask, token_type_ids) -> [B, labels]. Packed: with
+            ``position_ids``, ``mask`` holds segment ids -> [B, S, labels] (models.bert.BertOps)."""
             weights, head = self._weights()
-            return pooled_bert_forward(TorchOps(), weights, head, self.shape, input_ids, attention_mask,
-                                       token_type_ids, self.normalize).float()
+            ops = TorchOps(packed=position_ids is not None)
+            return pooled_bert_forward(ops, weights, head, self.shape, input_ids, mask, token_type_ids,
+                                       self.normalize, position_ids=position_ids).float()
 
     return PooledBertModule().eval()
 
@@ -137,7 +151,8 @@ class TorchSession(InferenceSession):
         self.on_gpu = self.device.type == "cuda"
         self.dtype = torch.float16 if (self.on_gpu and options.fp16) else torch.float32
         self.module = pooled_bert_module(artifact_weights(artifact)).to(self.device, self.dtype)
-        self.input_names = ["input_ids", "attention_mask", "token_type_ids"]
+        self.packed = options.packing  # the module packs whenever it is given position ids
+        self.input_names = list(PACKED_INPUTS if self.packed else PADDED_INPUTS)
         self.use_graphs = self.on_gpu and options.cuda_graphs
         self.graph_after = GRAPH_AFTER
         self._graphs: dict[tuple[int, int], tuple[Any, Any, Any]] = {}  # (graph, static inputs, static logits)
@@ -147,7 +162,10 @@ class TorchSession(InferenceSession):
         self._pool = torch.cuda.graph_pool_handle() if self.use_graphs else None
         self._lock = threading.Lock()
         self.token_budget = 65536 if self.on_gpu else 512
-        self.max_group_rows = GPU_GROUP_ROWS if self.on_gpu else 256
+        if self.packed:  # sequences of PACK_WIDTH tokens a group
+            self.max_group_rows = GPU_GROUP_ROWS if self.on_gpu else 4
+        else:
+            self.max_group_rows = GPU_GROUP_ROWS if self.on_gpu else 256
         log.info("torch session on %s (%s, CUDA graphs %s)", self.device, self.dtype, "on" if self.use_graphs else "off")
 
     def run_many(self, groups: Iterable[Feeds]) -> list[np.ndarray]:
@@ -203,7 +221,7 @@ class TorchSession(InferenceSession):
             h[i, :n] = feeds[name]
         if rows > n:
             h[:, n:] = 0
-            h[self.input_names.index("attention_mask"), n:, 0] = 1
+            h[1, n:, 0] = 1  # the mask (or segment ids) input: one attended token, no NaN
         return host
 
     def _graph_for(self, rows: int, seq: int):
@@ -211,7 +229,7 @@ class TorchSession(InferenceSession):
         key = (rows, seq)
         if key not in self._graphs:
             static_in = torch.zeros((len(self.input_names), rows, seq), dtype=torch.int64, device=self.device)
-            static_in[self.input_names.index("attention_mask"), :, 0] = 1
+            static_in[1, :, 0] = 1  # the mask (or segment ids) input
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):

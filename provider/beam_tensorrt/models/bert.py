@@ -64,7 +64,13 @@ class PooledBert:
 
 class BertOps(Protocol[T]):
     """The operations the forward pass is written in. Dense weights come as numpy arrays (or,
-    for training, tensors) in checkpoint layout: ``[out, in]``."""
+    for training, tensors) in checkpoint layout: ``[out, in]``.
+
+    ``mask`` is what says which tokens belong together, in one of two layouts an implementation
+    is built for: *padded*, one row a sequence and ``mask`` its attention mask ([B, S], 1 = token);
+    or *packed*, several rows a sequence and ``mask`` their segment ids ([B, S], 1..k for the k-th
+    row, 0 = padding), so that tokens attend only within their row and ``mean_pool`` returns one
+    vector per slot ([B, S, H], slot j = segment j + 1)."""
 
     def embed(self, table: Any, ids: T) -> T: ...
     def positions(self, table: Any, like: T) -> T: ...
@@ -80,14 +86,17 @@ class BertOps(Protocol[T]):
 
 
 def pooled_bert_forward(ops: BertOps[T], weights: Mapping[str, Any], head: Sequence[tuple[Any, Any]],
-                        shape: BertShape, input_ids: T, attention_mask: T, token_type_ids: T,
-                        normalize: bool = True) -> T:
+                        shape: BertShape, input_ids: T, mask: T, token_type_ids: T,
+                        normalize: bool = True, position_ids: Optional[T] = None) -> T:
     """Token ids -> mean-pooled (optionally L2-normalised) embedding -> head -> logits.
 
-    With an empty ``head`` the pooled embedding itself is returned."""
+    ``mask``: the attention mask, or with packing ops the segment ids (see ``BertOps``), in which
+    case ``position_ids`` gives each token's position within its row. With an empty ``head`` the
+    pooled embedding itself is returned."""
     eps = shape.layer_norm_eps
-    x = ops.add(ops.add(ops.embed(weights["embeddings.word_embeddings.weight"], input_ids),
-                        ops.positions(weights["embeddings.position_embeddings.weight"], input_ids)),
+    table = weights["embeddings.position_embeddings.weight"]
+    positions = ops.positions(table, input_ids) if position_ids is None else ops.embed(table, position_ids)
+    x = ops.add(ops.add(ops.embed(weights["embeddings.word_embeddings.weight"], input_ids), positions),
                 ops.embed(weights["embeddings.token_type_embeddings.weight"], token_type_ids))
     x = ops.layer_norm(x, weights["embeddings.LayerNorm.weight"], weights["embeddings.LayerNorm.bias"], eps)
     for i in range(shape.num_layers):
@@ -97,7 +106,7 @@ def pooled_bert_forward(ops: BertOps[T], weights: Mapping[str, Any], head: Seque
             return ops.dense(y, weights[p + name + ".weight"], weights[p + name + ".bias"])
 
         ctx = ops.attention(dense(x, "attention.self.query"), dense(x, "attention.self.key"),
-                            dense(x, "attention.self.value"), attention_mask, shape.num_heads,
+                            dense(x, "attention.self.value"), mask, shape.num_heads,
                             shape.hidden_size // shape.num_heads)
         x = ops.layer_norm(ops.add(dense(ctx, "attention.output.dense"), x),
                            weights[p + "attention.output.LayerNorm.weight"],
@@ -105,7 +114,7 @@ def pooled_bert_forward(ops: BertOps[T], weights: Mapping[str, Any], head: Seque
         inner = ops.gelu(dense(x, "intermediate.dense"))
         x = ops.layer_norm(ops.add(dense(inner, "output.dense"), x), weights[p + "output.LayerNorm.weight"],
                            weights[p + "output.LayerNorm.bias"], eps)
-    y = ops.mean_pool(x, attention_mask)
+    y = ops.mean_pool(x, mask)
     if normalize:
         y = ops.l2_normalize(y)
     for j, (w, b) in enumerate(head):

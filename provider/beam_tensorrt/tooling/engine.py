@@ -11,7 +11,7 @@ from ..artifact import ModelArtifact, sha256_file
 from ..files import atomic_write
 from ..trt.loader import import_tensorrt, runtime_info
 from ..trt.metadata import PlanMetadata, metadata_path
-from ..trt.profiles import Profile, default_profiles
+from ..trt.profiles import Profile, default_profiles, packed_profiles
 
 if TYPE_CHECKING:  # checked against tensorrt-stubs; at run time the module is found lazily
     import tensorrt
@@ -48,15 +48,19 @@ def _progress_monitor(trt: ModuleType, say: Callable[[str], None]):
     return Monitor()
 
 
-def onnx_for(artifact: ModelArtifact, precision: str) -> tuple[Path, str]:
-    """The ONNX file to build from, and the precision the plan will actually have.
+def onnx_for(artifact: ModelArtifact, precision: str, packing: bool = False) -> tuple[Path, str, str]:
+    """The ONNX file to build from, the precision the plan will actually have, and its layout
+    (``packed`` or ``padded``, see ``tokenization.PackedBatch``).
 
     Strongly typed networks take their precision from the graph, so fp16 needs an fp16 ONNX
-    (pooled-BERT artifacts carry one); other artifacts build in fp32."""
-    fp16 = artifact.manifest.source.get("fp16_onnx")
-    if precision == "fp16" and fp16 and (artifact.path / fp16).is_file():
-        return artifact.path / fp16, "fp16"
-    return artifact.onnx_path, "fp32"
+    (pooled-BERT artifacts carry one, padded and packed); other artifacts build padded in fp32."""
+    source = artifact.manifest.source
+    if precision == "fp16":
+        for key, layout in (("packed_fp16_onnx", "packed"), ("fp16_onnx", "padded")):
+            name = source.get(key)
+            if name and (artifact.path / name).is_file() and (packing or layout == "padded"):
+                return artifact.path / name, "fp16", layout
+    return artifact.onnx_path, "fp32", "padded"
 
 
 def build_engine(onnx_path: Path, plan_path: Path, profiles: Sequence[Profile], *, precision: str,
@@ -119,11 +123,14 @@ def build_engine(onnx_path: Path, plan_path: Path, profiles: Sequence[Profile], 
 
 def build_artifact_engine(artifact: ModelArtifact, plan_path: Path, *, precision: str = "fp16",
                           max_seq_len: int = 128, max_batch: int = 256, timing_cache: Optional[Path] = None,
-                          trt_module: Optional[str] = None, profiles: Optional[Sequence[Profile]] = None) -> PlanMetadata:
-    onnx_path, actual = onnx_for(artifact, precision)
-    chosen = list(profiles) if profiles else default_profiles(min(max_seq_len, artifact.manifest.max_seq_len), max_batch)
+                          trt_module: Optional[str] = None, profiles: Optional[Sequence[Profile]] = None,
+                          packing: bool = False) -> PlanMetadata:
+    onnx_path, actual, layout = onnx_for(artifact, precision, packing)
+    seq = min(max_seq_len, artifact.manifest.max_seq_len)
+    chosen = list(profiles) if profiles else (packed_profiles(seq) if layout == "packed" else default_profiles(seq, max_batch))
     meta = build_engine(onnx_path, plan_path, chosen, precision=actual, timing_cache=timing_cache,
                         trt_module=trt_module)
+    meta.layout = layout
     # The artifact's fp32 ONNX identifies the model, whichever file was built from.
     meta.onnx_sha256 = artifact.manifest.onnx_sha256
     atomic_write(Path(metadata_path(plan_path)), meta.to_json().encode())

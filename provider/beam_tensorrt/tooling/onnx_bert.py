@@ -13,6 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..models.bert import PooledBert, pooled_bert_forward
+from ..tokenization import PACKED_INPUTS, PADDED_INPUTS
 
 OPSET = 17
 # Additive attention bias for padded positions. Large enough that exp() underflows
@@ -21,15 +22,17 @@ MASK_BIAS = -10000.0
 
 
 class OnnxOps:
-    """``BertOps`` that append ONNX nodes; tensors are value names."""
+    """``BertOps`` that append ONNX nodes; tensors are value names. ``packed``: the packed layout
+    (segment ids instead of an attention mask; see ``models.bert.BertOps``)."""
 
-    def __init__(self, float16: bool = False) -> None:
+    def __init__(self, float16: bool = False, packed: bool = False) -> None:
         import onnx  # only needed to build artifacts, never to run them
 
         self.onnx = onnx
         # Every float weight and constant in one dtype: a strongly typed TensorRT build (the fp16 path
         # TensorRT 10+ recommends) takes its precision from the graph itself.
         self.float16 = float16
+        self.packed = packed
         self.fdt = np.float16 if float16 else np.float32
         self.tp_float = onnx.TensorProto.FLOAT16 if float16 else onnx.TensorProto.FLOAT
         self.nodes: list = []
@@ -62,14 +65,35 @@ class OnnxOps:
         return out
 
     def _mask(self, mask: str) -> tuple[str, str]:
-        """(mask as float [B, S], additive attention bias [B, 1, 1, S]) computed once per graph."""
-        if mask not in self._mask_cache:
+        """(pooling weights, additive attention bias), computed once per graph.
+
+        Padded: pooling weights are the mask as float [B, S, 1], the bias [B, 1, 1, S] masks padded
+        keys. Packed: pooling weights are a one-hot [B, slots, S] (slot j takes segment j + 1), the
+        bias [B, 1, S, S] lets a token attend only to keys of its own segment."""
+        if mask in self._mask_cache:
+            return self._mask_cache[mask]
+        big = self.scalar("mask_bias", np.array(MASK_BIAS, np.float32))
+        zero = self.scalar("zero_f", np.array(0.0, np.float32))
+        if not self.packed:
             mask_f = self.op("Cast", [mask], to=self.tp_float)
             inv = self.op("Sub", [self.scalar("one_f", np.array(1.0, np.float32)), mask_f])
-            bias = self.op("Unsqueeze", [self.op("Mul", [inv, self.scalar("mask_bias", np.array(MASK_BIAS, np.float32))]),
-                                         self.scalar("axes_12", np.array([1, 2], np.int64))])
-            self._mask_cache[mask] = (mask_f, bias)
-        return self._mask_cache[mask]
+            bias = self.op("Unsqueeze", [self.op("Mul", [inv, big]), self.scalar("axes_12", np.array([1, 2], np.int64))])
+            pool = self.op("Unsqueeze", [mask_f, self.scalar("axes_2", np.array([2], np.int64))])
+        else:
+            seg_q = self.op("Unsqueeze", [mask, self.scalar("axes_2", np.array([2], np.int64))])  # [B, S, 1]
+            seg_k = self.op("Unsqueeze", [mask, self.scalar("axes_1_i", np.array([1], np.int64))])  # [B, 1, S]
+            keep = self.op("And", [self.op("Equal", [seg_q, seg_k]),
+                                   self.op("Greater", [seg_k, self.scalar("zero_i", np.array(0, np.int64))])])
+            bias = self.op("Unsqueeze", [self.op("Where", [keep, zero, big]),
+                                         self.scalar("axes_1_i", np.array([1], np.int64))])  # [B, 1, S, S]
+            width = self.op("Shape", [mask], start=1, end=2)  # [S]
+            slots = self.op("Range", [self.scalar("one_i", np.array(1, np.int64)),
+                                      self.op("Add", [self.op("Squeeze", [width]), self.scalar("one_i", np.array(1, np.int64))]),
+                                      self.scalar("one_i", np.array(1, np.int64))])  # 1..S
+            slots = self.op("Unsqueeze", [slots, self.scalar("axes_01", np.array([0, 2], np.int64))])  # [1, S, 1]
+            pool = self.op("Cast", [self.op("Equal", [slots, seg_k])], to=self.tp_float)  # [B, slots, S]
+        self._mask_cache[mask] = (pool, bias)
+        return pool, bias
 
     # -- BertOps ----------------------------------------------------------------------------------
     def embed(self, table, ids):
@@ -118,13 +142,17 @@ class OnnxOps:
         return self.op("Reshape", [self.op("Transpose", [ctx], perm=[0, 2, 1, 3]), merge])
 
     def mean_pool(self, x, mask):
-        # Mean over attended tokens (sentence-transformers' "mean_tokens").
-        mask_f, _ = self._mask(mask)
-        mask3 = self.op("Unsqueeze", [mask_f, self.scalar("axes_2", np.array([2], np.int64))])
-        axes = self.scalar("axes_1", np.array([1], np.int64))
-        summed = self.op("ReduceSum", [self.op("Mul", [x, mask3]), axes], keepdims=0)
-        count = self.op("Max", [self.op("ReduceSum", [mask3, axes], keepdims=0),
-                                self.scalar("eps_count", np.array(1e-4, np.float32))])
+        # Mean over a row's tokens (sentence-transformers' "mean_tokens").
+        pool, _ = self._mask(mask)
+        eps = self.scalar("eps_count", np.array(1e-4, np.float32))
+        if not self.packed:
+            axes = self.scalar("axes_1", np.array([1], np.int64))
+            summed = self.op("ReduceSum", [self.op("Mul", [x, pool]), axes], keepdims=0)
+            count = self.op("Max", [self.op("ReduceSum", [pool, axes], keepdims=0), eps])
+        else:
+            summed = self.op("MatMul", [pool, x])  # [B, slots, H]
+            count = self.op("Max", [self.op("ReduceSum", [pool, self.scalar("axes_m1", np.array([-1], np.int64))],
+                                            keepdims=1), eps])  # [B, slots, 1]
         return self.op("Div", [summed, count])
 
     def l2_normalize(self, x):
@@ -133,24 +161,32 @@ class OnnxOps:
         return self.op("Div", [x, norm])
 
 
+
+
 def build_bert_classifier(model: PooledBert, *, producer: str = "beam-tensorrt", float16: bool = False,
-                          pooled_only: bool = False):
+                          pooled_only: bool = False, packed: bool = False):
     """Return an ``onnx.ModelProto``: ``input_ids``, ``attention_mask``, ``token_type_ids`` (int64
     [batch, sequence]) -> ``logits`` (fp32 [batch, labels]), or with ``pooled_only`` the pooled
-    ``embedding``. With ``float16`` weights and compute are fp16 and the output is cast to fp32."""
+    ``embedding``. With ``float16`` weights and compute are fp16 and the output is cast to fp32.
+
+    ``packed``: several rows a sequence. Inputs ``input_ids``, ``segment_ids`` (1..k: the k-th row
+    of the sequence, 0: padding), ``token_type_ids``, ``position_ids`` (within the row); output
+    ``logits`` [batch, sequence, labels], slot j holding the row of segment j + 1."""
     shape = model.shape
-    g = OnnxOps(float16)
+    g = OnnxOps(float16, packed)
     h, tp = g.onnx.helper, g.onnx.TensorProto
-    names = ("input_ids", "attention_mask", "token_type_ids")
+    names = PACKED_INPUTS if packed else PADDED_INPUTS
     inputs = [h.make_tensor_value_info(n, tp.INT64, ["batch", "sequence"]) for n in names]
     head = [] if pooled_only else model.head
-    y = pooled_bert_forward(g, model.encoder, head, shape, *names, normalize=model.normalize)
+    y = pooled_bert_forward(g, model.encoder, head, shape, "input_ids", names[1], "token_type_ids",
+                            normalize=model.normalize, position_ids="position_ids" if packed else None)
     out_name, width = ("embedding", shape.hidden_size) if pooled_only else ("logits", model.num_labels)
     if float16:
         y = g.op("Cast", [y], to=tp.FLOAT)
     g.nodes.append(h.make_node("Identity", [y], [out_name], name=out_name))
+    dims = ["batch", "sequence", width] if packed else ["batch", width]
     graph = h.make_graph(g.nodes, "bert_classifier", inputs,
-                         [h.make_tensor_value_info(out_name, tp.FLOAT, ["batch", width])], g.initializers)
+                         [h.make_tensor_value_info(out_name, tp.FLOAT, dims)], g.initializers)
     onnx_model = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)], producer_name=producer)
     onnx_model.ir_version = 8  # readable by every ONNX Runtime >= 1.14 and TensorRT 10's parser
     return onnx_model

@@ -1,7 +1,8 @@
 """Artifacts for BERT encoders with a mean-pooled head, assembled from numpy weights without torch.
 
 Used by the default model and by benchmark models. Besides ``model.onnx`` (fp32) such an artifact
-carries ``model.fp16.onnx`` (what TensorRT's strongly typed fp16 build consumes) and, for the
+carries ``model.fp16.onnx`` (what TensorRT's strongly typed fp16 build consumes), ``model.packed.fp16.onnx``
+(the same model taking several rows a sequence, for TensorRT's packed plans) and, for the
 PyTorch backend, where its weights are (``source.torch``: the encoder directory, the head and any
 fine-tuning adapters), read by ``models.bert.load_pooled_bert`` like the ONNX builder's.
 """
@@ -15,6 +16,7 @@ from ..artifact import Manifest, ModelArtifact, write_artifact
 from ..models.bert import PooledBert
 
 FP16_ONNX = "model.fp16.onnx"
+PACKED_FP16_ONNX = "model.packed.fp16.onnx"
 
 
 def build_pooled_bert_artifact(out: Path, *, name: str, labels: Sequence[str], model: PooledBert,
@@ -38,11 +40,13 @@ def build_pooled_bert_artifact(out: Path, *, name: str, labels: Sequence[str], m
 
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
-        for path, float16 in ((tmpdir / "model.onnx", False), (tmpdir / FP16_ONNX, True)):
-            onnx.save_model(build_bert_classifier(model, producer=f"beam-tensorrt/{name}", float16=float16), str(path))
+        for path, float16, packed in ((tmpdir / "model.onnx", False, False), (tmpdir / FP16_ONNX, True, False),
+                                      (tmpdir / PACKED_FP16_ONNX, True, True)):
+            onnx.save_model(build_bert_classifier(model, producer=f"beam-tensorrt/{name}", float16=float16,
+                                                  packed=packed), str(path))
         manifest = Manifest(
             name=name, labels=list(labels), max_seq_len=int(model.config["max_position_embeddings"]),
             input_names=["input_ids", "attention_mask", "token_type_ids"], onnx_sha256="",
-            source={**source, "torch": torch_weights, "fp16_onnx": FP16_ONNX})
-        files = {FP16_ONNX: tmpdir / FP16_ONNX, **(extra_files or {})}
+            source={**source, "torch": torch_weights, "fp16_onnx": FP16_ONNX, "packed_fp16_onnx": PACKED_FP16_ONNX})
+        files = {FP16_ONNX: tmpdir / FP16_ONNX, PACKED_FP16_ONNX: tmpdir / PACKED_FP16_ONNX, **(extra_files or {})}
         return write_artifact(out, tmpdir / "model.onnx", tokenizer_json, manifest, extra_files=files)

@@ -44,8 +44,9 @@ class EngineCache:
         self.poll_seconds = poll_seconds
 
     @staticmethod
-    def key(onnx_sha256: str, runtime: RuntimeInfo, profiles: Sequence[Profile], precision: str) -> str:
-        return cache_key(onnx_sha256, runtime, list(profiles), precision)
+    def key(onnx_sha256: str, runtime: RuntimeInfo, profiles: Sequence[Profile], precision: str,
+            layout: str = "padded") -> str:
+        return cache_key(onnx_sha256, runtime, list(profiles), precision, layout)
 
     @staticmethod
     def timing_key(runtime: RuntimeInfo) -> str:

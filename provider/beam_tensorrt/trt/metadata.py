@@ -30,6 +30,7 @@ class PlanMetadata:
     input_names: list[str] = field(default_factory=list)
     build_seconds: float = 0.0
     timing_cache_bytes_before: int = 0  # size of the timing cache the build started from (0: none)
+    layout: str = "padded"  # or "packed": several rows a sequence (tokenization.PackedBatch)
 
     def profile_objects(self) -> list[Profile]:
         return [Profile(**p) for p in self.profiles]
@@ -98,10 +99,14 @@ def _digest(parts: Sequence[str], length: int) -> str:
     return h.hexdigest()[:length]
 
 
-def cache_key(onnx_sha256: str, runtime: RuntimeInfo, profiles: list[Profile], precision: str) -> str:
-    """What makes a plan reusable: same model, GPU, TensorRT build, profiles and precision."""
-    return _digest((onnx_sha256, runtime.trt_module, runtime.trt_version, runtime.compute_capability,
-                    runtime.gpu_name, precision, json.dumps([p.to_dict() for p in profiles], sort_keys=True)), 24)
+def cache_key(onnx_sha256: str, runtime: RuntimeInfo, profiles: list[Profile], precision: str,
+              layout: str = "padded") -> str:
+    """What makes a plan reusable: same model, GPU, TensorRT build, profiles, precision and layout."""
+    parts = [onnx_sha256, runtime.trt_module, runtime.trt_version, runtime.compute_capability, runtime.gpu_name,
+             precision, json.dumps([p.to_dict() for p in profiles], sort_keys=True)]
+    if layout != "padded":  # padded plans keep the keys they had
+        parts.append(layout)
+    return _digest(parts, 24)
 
 
 def timing_cache_key(runtime: RuntimeInfo) -> str:

@@ -45,6 +45,18 @@ def default_profiles(max_seq_len: int = 128, max_batch: int = 256, opt_batch: in
     return profiles
 
 
+def packed_profiles(max_seq_len: int = 128, max_sequences: int = 128) -> list[Profile]:
+    """Profiles for packed sequences (``tokenization.PackedBatch``): a group's width is
+    ``PACK_WIDTH`` (128) unless a row is longer, so kernels are tuned at the bucket's widest."""
+    profiles: list[Profile] = []
+    for p in default_profiles(max_seq_len, max_sequences):
+        if p.max_seq < min(max_seq_len, 128):
+            continue  # narrower than any packed group
+        profiles.append(Profile(1, min(32, p.max_batch), p.max_batch, 1 if not profiles else p.min_seq, p.max_seq,
+                                p.max_seq))
+    return profiles
+
+
 def select_profile(profiles: Sequence[Profile], batch: int, seq: int) -> int:
     """Index of the narrowest profile covering (batch, seq); ValueError if none does."""
     candidates = [(p.max_seq - p.min_seq, p.max_batch, i) for i, p in enumerate(profiles) if p.covers(batch, seq)]

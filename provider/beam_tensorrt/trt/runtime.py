@@ -28,9 +28,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 import numpy as np
 
 from ..backends.base import Feeds, InferenceSession
+from ..tokenization import PACKED_INPUTS, PADDED_INPUTS
 from .loader import cuda_check, cudart_module, import_tensorrt, runtime_info
 from .metadata import EngineMismatch, PlanMetadata, mismatches, only_tuning_differs
 from .profiles import Profile, max_rows_for, select_profile
+
 
 if TYPE_CHECKING:  # checked against tensorrt-stubs; at run time the module is found lazily
     import tensorrt
@@ -94,7 +96,8 @@ class _Lane:
         tokens = self.profile.max_batch * self.profile.max_seq
         self.dev_in = {name: cuda_check(cudart.cudaMalloc(tokens * dtype.itemsize))
                        for name, dtype in session.input_dtypes.items()}
-        self.dev_out = cuda_check(cudart.cudaMalloc(self.max_rows * session.num_labels * session.output_dtype.itemsize))
+        results = tokens if session.packed else self.max_rows
+        self.dev_out = cuda_check(cudart.cudaMalloc(results * session.num_labels * session.output_dtype.itemsize))
         for name, ptr in self.dev_in.items():
             self.context.set_tensor_address(name, ptr)
         self.context.set_tensor_address(session.output_name, self.dev_out)
@@ -121,10 +124,10 @@ class _Slot:
         for name, dtype in session.input_dtypes.items():
             nbytes = session.max_tokens * dtype.itemsize
             self.host_in[name] = _pinned_view(self._alloc(cudart, nbytes), nbytes, dtype)
-        out_bytes = session.max_rows * session.num_labels * session.output_dtype.itemsize
+        out_bytes = session.max_results * session.num_labels * session.output_dtype.itemsize
         self.host_out = _pinned_view(self._alloc(cudart, out_bytes), out_bytes, session.output_dtype)
         self.done = cuda_check(cudart.cudaEventCreateWithFlags(cudart.cudaEventDisableTiming))
-        self.pending: Optional[tuple[int, int, int]] = None  # (piece index, rows, labels)
+        self.pending: Optional[tuple[int, tuple[int, ...]]] = None  # (piece index, result shape)
 
     def _alloc(self, cudart: Any, nbytes: int) -> int:
         ptr = cuda_check(cudart.cudaMallocHost(nbytes))
@@ -176,13 +179,19 @@ class TensorRTSession(InferenceSession):
         outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
         if len(outputs) != 1:
             raise EngineMismatch(f"plan {str(self.plan_path)!r} has outputs {outputs}; expected one (logits)")
-        self.input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in inputs]
+        # A packed plan (several rows a sequence, tokenization.PackedBatch) takes segment and position ids
+        # and returns one result per slot: [sequences, seq, labels].
+        self.packed = "segment_ids" in inputs
+        order = PACKED_INPUTS if self.packed else PADDED_INPUTS
+        self.input_names = [n for n in order if n in inputs]
         self.output_name = outputs[0]
         self.input_dtypes = {n: np.dtype(trt.nptype(self.engine.get_tensor_dtype(n))) for n in self.input_names}
         self.output_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self.output_name)))
         self.num_labels = int(self.engine.get_tensor_shape(self.output_name)[-1])
         self.profiles: list[Profile] = self.meta.profile_objects()
         self.max_tokens = max(p.max_batch * p.max_seq for p in self.profiles)
+        # Results a group may return at most: one a row, or one a slot of every packed sequence.
+        self.max_results = self.max_tokens if self.packed else max(p.max_batch for p in self.profiles)
         self.max_rows = max(p.max_batch for p in self.profiles)
         self.max_seq = max(p.max_seq for p in self.profiles)
         self.token_budget = GROUP_TOKENS
@@ -274,10 +283,11 @@ class TensorRTSession(InferenceSession):
             host[:rows] = feeds[name]
             if run_rows > rows:  # padding rows attend to one token, so they give no NaN
                 host[rows:] = 0
-                if name == "attention_mask":
+                if name == self.input_names[1]:  # the attention mask, or the segment ids
                     host[rows:, 0] = 1
         h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        out_bytes = rows * self.num_labels * self.output_dtype.itemsize
+        shape = (rows, seq, self.num_labels) if self.packed else (rows, self.num_labels)
+        out_bytes = int(np.prod(shape)) * self.output_dtype.itemsize
         with lane.lock:
             for name in self.input_names:
                 cuda_check(cudart.cudaMemcpyAsync(lane.dev_in[name], slot.host_in[name].ctypes.data,
@@ -285,7 +295,7 @@ class TensorRTSession(InferenceSession):
             self._execute(lane, run_rows, seq)
             cuda_check(cudart.cudaMemcpyAsync(slot.host_out.ctypes.data, lane.dev_out, out_bytes, d2h, lane.stream))
             cuda_check(cudart.cudaEventRecord(slot.done, lane.stream))
-        slot.pending = (index, rows, self.num_labels)
+        slot.pending = (index, shape)
 
     def _execute(self, lane: _Lane, rows: int, seq: int) -> None:
         """Queue the network at (rows, seq) on the lane's stream: a graph replay once the shape has
@@ -325,7 +335,7 @@ class TensorRTSession(InferenceSession):
 
     def _collect(self, slot: _Slot, pieces: list) -> None:
         assert slot.pending is not None
-        index, rows, labels = slot.pending
+        index, shape = slot.pending
         cuda_check(self.cudart.cudaEventSynchronize(slot.done))
-        pieces[index] = slot.host_out[:rows * labels].reshape(rows, labels).astype(np.float32, copy=True)
+        pieces[index] = slot.host_out[:int(np.prod(shape))].reshape(shape).astype(np.float32, copy=True)
         slot.pending = None
