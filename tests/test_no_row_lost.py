@@ -58,6 +58,7 @@ class FlakyMemorySession(InferenceSession):
     """A real ONNX Runtime session that raises MemoryError above a batch size: fault injection."""
 
     name = "flaky"
+    packed = False
     token_budget = 10**9
 
     def __init__(self, real, max_rows, poison=None):

@@ -88,7 +88,7 @@ def test_local_cache_builds_once_under_concurrency_and_publishes_atomically(tmp_
     assert plan.read_bytes() == b"PLAN"
     assert json.loads(Path(metadata_path(plan)).read_text())["plan_sha256"]
     assert sorted(p.name for p in (tmp_path / "engines").iterdir() if not p.name.startswith(".")) == [
-        "k1.plan", "k1.plan.json", "k1.plan.verified"]
+        "k1.plan", "k1.plan.json"]
 
 
 def test_corrupt_local_plan_is_rebuilt(tmp_path):
@@ -254,13 +254,15 @@ def test_classify_text_with_backend_tensorrt_in_a_pipeline(default_artifact, tmp
 
 
 def test_a_verified_plan_is_not_hashed_again_until_it_changes(tmp_path, monkeypatch):
-    from beam_tensorrt.trt import engine_cache
+    from beam_tensorrt import files
 
+    monkeypatch.setenv("BEAM_TENSORRT_CACHE", str(tmp_path / "cache"))
     cache = EngineCache(local=tmp_path / "engines")
     plan = cache.get_or_build("k", fake_build([]))
+    cache.get_or_build("k", fake_build([]))  # the first check of this version of the file hashes it
     hashed = []
-    real = engine_cache.sha256_file
-    monkeypatch.setattr(engine_cache, "sha256_file", lambda p: (hashed.append(p), real(p))[1])
+    real = files.sha256_file
+    monkeypatch.setattr(files, "sha256_file", lambda p: (hashed.append(p), real(p))[1])
     for _ in range(3):
         assert cache.get_or_build("k", fake_build([])) == plan
     assert hashed == []  # each worker process that starts would otherwise hash the whole plan

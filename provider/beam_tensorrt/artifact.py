@@ -1,14 +1,13 @@
 """Model artifact directories: ``model.onnx`` + tokenizer files + ``manifest.json``."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .files import publish_directory, staging_dir
+from .files import matches_sha256, publish_directory, sha256_file, staging_dir
 
 ARTIFACT_FORMAT = "beam-tensorrt-artifact/1"
 MANIFEST = "manifest.json"
@@ -33,14 +32,6 @@ class Manifest:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -75,12 +66,10 @@ class ModelArtifact:
         if not manifest.labels:
             raise ArtifactError(f"{str(manifest_path)!r} lists no labels")
         artifact = cls(path, manifest)
-        if verify_checksum:
-            actual = sha256_file(artifact.onnx_path)
-            if actual != manifest.onnx_sha256:
-                raise ArtifactError(
-                    f"{str(artifact.onnx_path)!r} does not match its manifest "
-                    f"(sha256 {actual[:12]}... != {manifest.onnx_sha256[:12]}...): the file is corrupt or was replaced")
+        if verify_checksum and not matches_sha256(artifact.onnx_path, manifest.onnx_sha256):
+            raise ArtifactError(
+                f"{str(artifact.onnx_path)!r} does not match its manifest (sha256 {manifest.onnx_sha256[:12]}...): "
+                "the file is corrupt or was replaced")
         return artifact
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -73,3 +74,31 @@ def publish_directory(staging: Path, final: Path, complete_marker: str) -> Path:
         else:
             raise
     return final
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def matches_sha256(path: Path, expected: str) -> bool:
+    """Whether ``path`` has the sha256 ``expected``. Hashed once per version of the file: a stamp in
+    the cache directory (size, modification time, inode, digest) then stands for it, so that each
+    of a machine's worker processes does not read a 400 MB model or plan again to start."""
+    path = Path(path)
+    stat = path.stat()
+    identity = f"{stat.st_size} {stat.st_mtime_ns} {stat.st_ino} {expected}"
+    stamp = cache_root() / "verified" / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
+    try:
+        if stamp.read_text() == identity:
+            return True
+    except OSError:
+        pass
+    if sha256_file(path) != expected:
+        return False
+    with contextlib.suppress(OSError):  # a read-only cache only costs the next process a hash
+        atomic_write(stamp, identity.encode())
+    return True

@@ -7,8 +7,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
-from ..artifact import ModelArtifact, sha256_file
-from ..files import atomic_write
+from ..artifact import ModelArtifact
+from ..files import atomic_write, sha256_file
 from ..trt.loader import import_tensorrt, runtime_info
 from ..trt.metadata import PlanMetadata, metadata_path
 from ..trt.profiles import Profile, default_profiles, packed_profiles

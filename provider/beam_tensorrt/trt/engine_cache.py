@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from ..artifact import sha256_file
-from ..files import atomic_write, cache_root, exclusive_lock
+from ..files import atomic_write, cache_root, exclusive_lock, matches_sha256, sha256_file
 from .metadata import PlanMetadata, RuntimeInfo, cache_key, metadata_path, timing_cache_key
 from .profiles import Profile
 
@@ -183,23 +182,11 @@ def _publish_local(staged: Path, plan: Path, meta: PlanMetadata) -> None:
     """Plan first, metadata last: the metadata is the commit marker, so a reader that sees it sees a
     whole plan. The plan was checked against ``meta.plan_sha256`` by whoever staged it."""
     os.replace(staged, plan)
-    atomic_write(_stamp(plan), _file_identity(plan).encode())
     atomic_write(Path(metadata_path(plan)), meta.to_json().encode())
 
 
-def _stamp(plan: Path) -> Path:
-    return plan.with_name(plan.name + ".verified")
-
-
-def _file_identity(path: Path) -> str:
-    st = path.stat()
-    return f"{st.st_size} {st.st_mtime_ns} {st.st_ino}"
-
-
 def _valid_local(plan: Path) -> bool:
-    """A whole, uncorrupted plan. Its sha256 is checked once; afterwards a stamp of the file's size,
-    modification time and inode stands for it (hashing a 240 MB plan in every worker process that
-    starts costs ~0.5 s each)."""
+    """A whole, uncorrupted plan (hashed once per version of the file: ``files.matches_sha256``)."""
     meta_file = Path(metadata_path(plan))
     if not (plan.is_file() and meta_file.is_file()):
         return False
@@ -207,13 +194,9 @@ def _valid_local(plan: Path) -> bool:
         meta = PlanMetadata.from_json(meta_file.read_text())
     except (ValueError, TypeError):
         return False
-    stamp = _stamp(plan)
-    if stamp.is_file() and stamp.read_text() == _file_identity(plan):
-        return True
-    if meta.plan_sha256 and sha256_file(plan) != meta.plan_sha256:
+    if meta.plan_sha256 and not matches_sha256(plan, meta.plan_sha256):
         log.warning("cached plan %s does not match its metadata; rebuilding", plan)
         return False
-    atomic_write(stamp, _file_identity(plan).encode())
     return True
 
 
