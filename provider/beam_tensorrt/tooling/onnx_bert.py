@@ -80,17 +80,20 @@ class OnnxOps:
             bias = self.op("Unsqueeze", [self.op("Mul", [inv, big]), self.scalar("axes_12", np.array([1, 2], np.int64))])
             pool = self.op("Unsqueeze", [mask_f, self.scalar("axes_2", np.array([2], np.int64))])
         else:
-            seg_q = self.op("Unsqueeze", [mask, self.scalar("axes_2", np.array([2], np.int64))])  # [B, S, 1]
-            seg_k = self.op("Unsqueeze", [mask, self.scalar("axes_1_i", np.array([1], np.int64))])  # [B, 1, S]
+            # Comparisons in int32: every engine compares int32 (TensorRT's int64 support is narrower).
+            seg = self.op("Cast", [mask], to=self.onnx.TensorProto.INT32)
+            seg_q = self.op("Unsqueeze", [seg, self.scalar("axes_2", np.array([2], np.int64))])  # [B, S, 1]
+            seg_k = self.op("Unsqueeze", [seg, self.scalar("axes_1_i", np.array([1], np.int64))])  # [B, 1, S]
             keep = self.op("And", [self.op("Equal", [seg_q, seg_k]),
-                                   self.op("Greater", [seg_k, self.scalar("zero_i", np.array(0, np.int64))])])
+                                   self.op("Greater", [seg_k, self.scalar("zero_i32", np.array(0, np.int32))])])
             bias = self.op("Unsqueeze", [self.op("Where", [keep, zero, big]),
                                          self.scalar("axes_1_i", np.array([1], np.int64))])  # [B, 1, S, S]
             width = self.op("Shape", [mask], start=1, end=2)  # [S]
             slots = self.op("Range", [self.scalar("one_i", np.array(1, np.int64)),
                                       self.op("Add", [self.op("Squeeze", [width]), self.scalar("one_i", np.array(1, np.int64))]),
                                       self.scalar("one_i", np.array(1, np.int64))])  # 1..S
-            slots = self.op("Unsqueeze", [slots, self.scalar("axes_01", np.array([0, 2], np.int64))])  # [1, S, 1]
+            slots = self.op("Cast", [self.op("Unsqueeze", [slots, self.scalar("axes_01", np.array([0, 2], np.int64))])],
+                            to=self.onnx.TensorProto.INT32)  # [1, S, 1]
             pool = self.op("Cast", [self.op("Equal", [slots, seg_k])], to=self.tp_float)  # [B, slots, S]
         self._mask_cache[mask] = (pool, bias)
         return pool, bias
