@@ -18,7 +18,7 @@ from conftest import EXAMPLES, ROOT
 from service_fixture import start_service
 
 pytestmark = pytest.mark.slow
-TEXTS = [f"a fine, warm film, number {i}" if i % 2 else f"a dreadful, dull film, number {i}" for i in range(200)]
+TEXTS = [f"a fine, warm film, number {i}" if i % 2 else f"a dreadful, dull film, number {i}" for i in range(400)]
 JOB_TIMEOUT = 180
 
 
@@ -65,7 +65,8 @@ job, pool, out = sys.argv[1:4]
 texts = json.loads(sys.argv[4])
 options = PipelineOptions(["--runner=PortableRunner", f"--job_endpoint={job}", "--parallelism=2",
                            "--environment_type=EXTERNAL", f"--environment_config={pool}",
-                           "--sdk_worker_parallelism=2", "--environment_cache_millis=60000"])
+                           "--sdk_worker_parallelism=2", "--environment_cache_millis=60000",
+                           "--max_bundle_size=25"])  # many small bundles: both workers get some
 with beam.Pipeline(options=options) as p:
     (p | beam.Create(texts) | beam.Reshuffle() | ClassifyText(max_batch_size=16)
        | beam.Map(lambda r: json.dumps([r.text, r.label, os.getpid()]))
