@@ -270,3 +270,19 @@ def test_a_verified_plan_is_not_hashed_again_until_it_changes(tmp_path, monkeypa
     calls = []
     cache.get_or_build("k", fake_build(calls))
     assert hashed and len(calls) == 1 and plan.read_bytes() == b"PLAN"
+
+
+def test_a_failed_build_releases_its_lease(tmp_path):
+    """Another machine must not wait (up to the lease's 15 minutes) for a build that failed."""
+    shared = tmp_path / "shared"
+
+    def broken(path, timing_cache):
+        raise RuntimeError("TensorRT's ONNX parser rejected the model")
+
+    with pytest.raises(RuntimeError, match="parser rejected"):
+        EngineCache(shared=str(shared), local=tmp_path / "m1").get_or_build("k", broken)
+    assert not (shared / "k.building").exists()
+    calls = []
+    start = time.monotonic()
+    EngineCache(shared=str(shared), local=tmp_path / "m2", poll_seconds=0.1).get_or_build("k", fake_build(calls))
+    assert len(calls) == 1 and time.monotonic() - start < 30

@@ -19,6 +19,8 @@ OPSET = 17
 # Additive attention bias for padded positions. Large enough that exp() underflows
 # to exactly 0 in fp32 and fp16, small enough not to overflow fp16.
 MASK_BIAS = -10000.0
+# Longest packed sequence a packed graph accepts (BERT-family position tables stop at 512).
+MAX_PACK_WIDTH = 1024
 
 
 class OnnxOps:
@@ -88,12 +90,13 @@ class OnnxOps:
                                    self.op("Greater", [seg_k, self.scalar("zero_i32", np.array(0, np.int32))])])
             bias = self.op("Unsqueeze", [self.op("Where", [keep, zero, big]),
                                          self.scalar("axes_1_i", np.array([1], np.int64))])  # [B, 1, S, S]
+            # Slot ids 1..S: a slice of a constant, the pattern position embeddings use too (TensorRT's
+            # parser takes it; a Range over shape arithmetic it rejects).
             width = self.op("Shape", [mask], start=1, end=2)  # [S]
-            slots = self.op("Range", [self.scalar("one_i", np.array(1, np.int64)),
-                                      self.op("Add", [self.op("Squeeze", [width]), self.scalar("one_i", np.array(1, np.int64))]),
-                                      self.scalar("one_i", np.array(1, np.int64))])  # 1..S
-            slots = self.op("Cast", [self.op("Unsqueeze", [slots, self.scalar("axes_01", np.array([0, 2], np.int64))])],
-                            to=self.onnx.TensorProto.INT32)  # [1, S, 1]
+            slots = self.op("Slice", [self.scalar("slot_ids", np.arange(1, MAX_PACK_WIDTH + 1, dtype=np.int32)),
+                                      self.scalar("zero_1d", np.array([0], np.int64)), width,
+                                      self.scalar("axis0_1d", np.array([0], np.int64))])
+            slots = self.op("Unsqueeze", [slots, self.scalar("axes_01", np.array([0, 2], np.int64))])  # [1, S, 1]
             pool = self.op("Cast", [self.op("Equal", [slots, seg_k])], to=self.tp_float)  # [B, slots, S]
         self._mask_cache[mask] = (pool, bias)
         return pool, bias

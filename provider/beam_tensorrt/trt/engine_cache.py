@@ -73,7 +73,12 @@ class EngineCache:
             timing = self.local_timing_cache(timing_key)
             if self.shared:
                 self._fetch_timing_cache(timing_key, timing)
-            self._build_local(key, plan, timing, build)
+            try:
+                self._build_local(key, plan, timing, build)
+            except BaseException:
+                if self.shared:  # other machines must not wait for a build that failed
+                    self._release_lease(key)
+                raise
             if self.shared:
                 self._publish_shared(key, plan, timing_key, timing)
         return plan
@@ -173,9 +178,14 @@ class EngineCache:
                 with FileSystems.create(self._shared_path(f"timing-{timing_key}", ".cache")) as dst:
                     dst.write(timing.read_bytes())
         finally:
-            lease = self._shared_path(key, ".building")
-            if FileSystems.exists(lease):
-                FileSystems.delete([lease])
+            self._release_lease(key)
+
+    def _release_lease(self, key: str) -> None:
+        from apache_beam.io.filesystems import FileSystems
+
+        lease = self._shared_path(key, ".building")
+        if FileSystems.exists(lease):
+            FileSystems.delete([lease])
 
 
 def _publish_local(staged: Path, plan: Path, meta: PlanMetadata) -> None:
