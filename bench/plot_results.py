@@ -70,6 +70,12 @@ def main() -> int:
         "cpu-2core-batch256.json": "CPU, 2 cores: all-MiniLM-L6-v2 on 6,735 SST-2 phrases, Beam batch 256",
         "gpu-h100-bert-base.json": "H100: BERT-base shape (random weights), 100k SST-2 phrases (and 1M where marked); baselines at Beam batch 256",
         "gpu-h100-bert-base-10m.json": "H100: BERT-base shape (random weights), 100k SST-2 phrases and 10M with 8 SDK processes",
+        "gpu-h100-trt-vs-torch.json": "H100: TensorRT vs PyTorch (padded groups), BERT-base shape, 100k SST-2 phrases, 1M with 8 SDK processes",
+        "gpu-h100-packed.json": "H100: packed sequences, TensorRT and PyTorch, BERT-base shape, 100k SST-2 phrases, 1M with 8 SDK "
+                                "processes; the seed's TensorRT handler pattern",
+        "gpu-h100-packed-10m.json": "H100: packed TensorRT, BERT-base shape, 100k SST-2 phrases and 10M with 8 SDK processes",
+        "gpu-h100-padded-baselines.json": "H100: padded groups, TensorRT and PyTorch, BERT-base shape, 100k SST-2 phrases; "
+                                          "Beam's HF pipeline and PyTorch handlers at Beam batch 256",
     }
     for name, title in charts.items():
         path = DOCS / name

@@ -33,7 +33,8 @@ for _ in $(seq 1 60); do grep -q "listening on" "$log_dir/serve.log" && break; s
 cd "$here"
 start=$(date +%s)
 # Maven 3.8 prints ANSI reset codes even in batch mode: strip them (and keep mvn's exit status).
-mvn -q -B -Dstyle.color=never compile exec:java -Dexec.args="--input=$input --output=$output ${errors:+--errors=$errors} \
+# One build at a time in this folder (two runs at once would compile into the same target/).
+flock "$here/.build.lock" mvn -q -B -Dstyle.color=never compile exec:java -Dexec.args="--input=$input --output=$output ${errors:+--errors=$errors} \
   --expansionService=127.0.0.1:$service_port --runner=PortableRunner --jobEndpoint=$job_endpoint \
   --inProcessJavaWorkers=true ${JAVA_PIPELINE_ARGS:-}" 2>&1 | sed -u $'s/\x1b\\[[0-9;]*m//g' >&2
 echo "Java pipeline finished in $(( $(date +%s) - start )) s (logs: $log_dir)" >&2

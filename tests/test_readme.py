@@ -1,15 +1,136 @@
-"""The README's configuration reference is the generated one, so docs and code cannot disagree."""
+"""README.md is the user's manual: every code block in it either runs here, as written, or says
+where it runs; the configuration reference in it is the generated one."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
 from beam_tensorrt.reference import BEGIN, END, config_reference_markdown
 from conftest import ROOT
 
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+BLOCK = re.compile(r"(?:<!-- (test|not run by the tests): ?(.*?) -->\n)?```(\w*)\n(.*?)```", re.S)
+RUNNABLE = {"bash", "python", "yaml"}
+OUT = ROOT / "out"
+
+
+def blocks() -> list[tuple[str, str, str, str]]:
+    """(marker kind, marker text, language, code) of every fenced block."""
+    return [(m.group(1) or "", m.group(2) or "", m.group(3), m.group(4)) for m in BLOCK.finditer(README)]
+
+
+def block(name: str) -> str:
+    found = [code for kind, text, _, code in blocks() if kind == "test" and text == name]
+    assert len(found) == 1, f"README has {len(found)} blocks marked 'test: {name}'"
+    return found[0]
+
+
+def run_bash(code: str, timeout=600, env=None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+def read_lines(pattern: str) -> list[dict]:
+    return [json.loads(line) for path in sorted(OUT.glob(pattern)) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(autouse=True)
+def needs_the_venv():
+    # The README's commands use the project's virtual environment, as a user of `make` has it.
+    if not (ROOT / ".venv" / "bin" / "beam-tensorrt").exists():
+        pytest.skip("README commands use .venv (made by `make demo` / `make test`)")
+
+
+def test_every_code_block_is_run_or_says_where_it_runs():
+    tests = {name[len("test_"):] for name in globals() if name.startswith("test_")}
+    for kind, text, language, code in blocks():
+        if language not in RUNNABLE:
+            continue
+        assert kind, f"a {language} block has no marker (<!-- test: NAME --> or <!-- not run by the tests: WHY -->):\n{code}"
+        if kind == "test":
+            assert text in tests, f"no test named test_{text} runs the block marked 'test: {text}'"
+        else:
+            assert text.strip(), f"'not run by the tests' needs a reason:\n{code}"
+
 
 def test_readme_config_reference_is_current():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index(BEGIN):readme.index(END) + len(END)]
+    section = README[README.index(BEGIN):README.index(END) + len(END)]
     assert section == config_reference_markdown(), "run `beam-tensorrt config-reference` and paste it into README.md"
 
 
 def test_readme_quickstart_is_the_ci_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "make demo" in readme and "make test" in readme
+    assert "make demo" in block("make_demo")
+
+
+def test_make_demo():
+    proc = run_bash(block("make_demo"))
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == 20 and all(r["label"] == r["expected"] for r in rows)
+
+
+def test_cli_classify():
+    proc = run_bash(block("cli_classify"))
+    rows = read_lines("labelled.jsonl")
+    assert len(rows) == 20 and all(r["label"] == r["expected"] for r in rows)
+    assert not (OUT / "rejected.jsonl").exists()  # no row was rejected
+    assert proc.stderr.strip().splitlines()[-1].startswith("beam-tensorrt: classified 20 rows")
+
+
+def test_python_pipeline():
+    proc = subprocess.run([sys.executable, "-c", block("python_pipeline")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r"Row\(id=1, text='A lovely, moving film.', label='POSITIVE', score=0\.9", proc.stdout), proc.stdout
+    assert "field 'text' is empty" in proc.stdout
+
+
+def test_yaml_in_process(tmp_path):
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(block("yaml_in_process"))
+    for old in OUT.glob("labelled-*"):
+        old.unlink()
+    run_bash(f".venv/bin/beam-tensorrt yaml {pipeline}")
+    rows = read_lines("labelled-*")
+    assert sorted((r["title"], r["label"]) for r in rows) == [
+        ("Night Train", "POSITIVE"), ("Summer Song", "POSITIVE"), ("The Long Wait", "NEGATIVE")]
+
+
+def test_yaml_with_errors():
+    run_bash(block("yaml_with_errors"))
+    assert sorted((r["id"], r["label"]) for r in read_lines("reviews-*")) == [(1, "POSITIVE"), (2, "NEGATIVE"),
+                                                                             (4, "POSITIVE")]
+    assert read_lines("review_errors-*") == [{"id": 3, "reason": "field 'body' is null"}]
+
+
+def test_yaml_remote():
+    run_bash(block("yaml_remote"))
+    assert sorted(r["label"] for r in read_lines("remote-*")) == ["NEGATIVE", "NEGATIVE", "POSITIVE", "POSITIVE"]
+
+
+@pytest.mark.slow
+def test_java_local():
+    """The Java SDK pipeline for real: Java SDK -> PortableRunner -> Prism -> ClassifyText in the Python
+    worker pool of a real `beam-tensorrt serve`. Builds Prism (go install) and the Maven project on
+    first run; both are cached (~/.cache/beam-tensorrt/prism-*, ~/.m2)."""
+    missing = [tool for tool in ("mvn", "java", "go") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} on PATH")
+    for old in ("labels.jsonl", "errors.jsonl"):
+        (OUT / old).unlink(missing_ok=True)
+    proc = run_bash(block("java_local"), timeout=1500, env=dict(os.environ))
+    rows = read_lines("labels.jsonl")
+    texts = [t for t in (ROOT / "examples" / "texts.txt").read_text().splitlines() if t]
+    assert sorted(r["text"] for r in rows) == sorted(texts)
+    assert sorted(r["label"] for r in rows) == ["NEGATIVE", "NEGATIVE", "POSITIVE", "POSITIVE"]
+    assert all(set(r) == {"id", "text", "label", "score"} and 0.5 <= r["score"] <= 1 for r in rows)
+    assert (OUT / "errors.jsonl").read_text() == ""
+    # A healthy run is quiet: no SEVERE reports, stack traces or terminal colour codes.
+    for noise in ("SEVERE", "Exception", "Traceback", "\x1b["):
+        assert noise not in proc.stdout + proc.stderr, (noise, proc.stderr[-3000:])

@@ -10,6 +10,7 @@ import argparse
 import logging
 import re
 import sys
+import threading
 import time
 from typing import Callable, Optional, Sequence
 
@@ -43,7 +44,7 @@ class ProgressReporter:
         self.total, self.stream, self.interval = total, stream, interval
         self.tty = stream.isatty()
         self.start = time.monotonic()
-        self._stop = None
+        self._stop: threading.Event | None = None
 
     def line(self, done: int, errors: int) -> str:
         elapsed = max(time.monotonic() - self.start, 1e-6)
@@ -55,8 +56,6 @@ class ProgressReporter:
         return f"{done + errors:,}{share} {_rows(done + errors)} done{errs}, {rate:,.0f} rows/s{eta}"
 
     def begin(self) -> None:
-        import threading
-
         from .jobs import Progress
 
         self.start = time.monotonic()

@@ -10,7 +10,7 @@ import io
 import json
 import threading
 from pathlib import PurePosixPath
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Literal, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -90,7 +90,7 @@ class _ParseDelimited(beam.DoFn):
         self._delimiter = delimiter
 
     def process(self, line: str):
-        quoting = csv.QUOTE_NONE if self._delimiter == "\t" else csv.QUOTE_MINIMAL
+        quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if self._delimiter == "\t" else csv.QUOTE_MINIMAL
         values = next(csv.reader([line], delimiter=self._delimiter, quoting=quoting), [])
         if len(values) != len(self._header):
             yield beam.pvalue.TaggedOutput("errors", {"element": line, "msg": f"expected {len(self._header)} columns, "

@@ -96,7 +96,7 @@ class TextTokenizer:
         truncated = np.zeros(n, dtype=bool)
         # Only a row that reached max_seq_len can have been cut; ask the tokenizer about those alone.
         for i in np.flatnonzero(lengths >= self.max_seq_len):
-            truncated[i] = bool(encodings[i].overflowing)
+            truncated[i] = bool(encodings[int(i)].overflowing)
         return TokenBatch(ids, mask.astype(np.int64), types, truncated)
 
     def __call__(self, texts: Sequence[str]) -> TokenBatch:
@@ -123,7 +123,7 @@ class TextTokenizer:
                                       count=total)
         truncated = np.zeros(len(encodings), dtype=bool)
         for i in np.flatnonzero(lengths >= self.max_seq_len):
-            truncated[i] = bool(encodings[i].overflowing)
+            truncated[i] = bool(encodings[int(i)].overflowing)
         shape = (n, width)
         return PackedBatch(ids.reshape(shape), segments.reshape(shape), types.reshape(shape),
                            positions.reshape(shape), sequence, slot, truncated, int(total))
@@ -201,7 +201,7 @@ def pack_rows(lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, 
     return sequence, slot, offset, seq
 
 
-def plan_sub_batches(lengths: Sequence[int], token_budget: int, max_rows: int) -> list[np.ndarray]:
+def plan_sub_batches(lengths: Sequence[int] | np.ndarray, token_budget: int, max_rows: int) -> list[np.ndarray]:
     """Split a batch into groups of similar length so that padding is small.
 
     Rows are sorted by length; a group grows while ``rows * padded_len`` stays within

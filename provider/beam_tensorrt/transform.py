@@ -226,7 +226,7 @@ class ClassifyText(beam.PTransform):
             # A NamedTuple/dataclass with a schema, e.g. rows decoded by an expansion service.
             input_type = RowTypeConstraint.from_user_type(input_type) or input_type
         if isinstance(input_type, RowTypeConstraint):
-            in_fields = list(input_type._fields)
+            in_fields: list[tuple[str, Any]] = list(input_type._fields)
             names = [n for n, _ in in_fields]
             if c.text_field not in names:
                 raise ConfigError("text_field", f"{c.text_field!r} is not a field of the input (fields: {', '.join(names)})")

@@ -131,7 +131,7 @@ def read_head(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     from safetensors.numpy import load_file
 
     tensors = load_file(str(path))
-    layers = []
+    layers: list[tuple[np.ndarray, np.ndarray]] = []
     while f"head.{len(layers)}.weight" in tensors:
         j = len(layers)
         layers.append((tensors[f"head.{j}.weight"], tensors[f"head.{j}.bias"]))

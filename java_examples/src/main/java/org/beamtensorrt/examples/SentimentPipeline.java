@@ -13,6 +13,7 @@ import org.apache.beam.sdk.options.Description;
 import org.apache.beam.sdk.options.PipelineOptions;
 import org.apache.beam.sdk.options.PipelineOptionsFactory;
 import org.apache.beam.sdk.options.PortablePipelineOptions;
+import org.apache.beam.sdk.options.SdkHarnessOptions;
 import org.apache.beam.sdk.options.Validation;
 import org.apache.beam.sdk.schemas.Schema;
 import org.apache.beam.sdk.transforms.Filter;
@@ -92,8 +93,8 @@ public class SentimentPipeline {
           .build();
 
   public static void main(String[] args) throws Exception {
-    quietOrphanedChannelReports();
     Options options = PipelineOptionsFactory.fromArgs(args).withValidation().as(Options.class);
+    quietOrphanedChannelReports(options);
     if (options.getInProcessJavaWorkers()) {
       try (GrpcFnServer<ExternalWorkerService> workers = new ExternalWorkerService(options).start()) {
         PortablePipelineOptions portable = options.as(PortablePipelineOptions.class);
@@ -107,19 +108,44 @@ public class SentimentPipeline {
     }
   }
 
+  /** gRPC's report of a channel collected without shutdown, as vendored by Beam 2.65 (pom.xml). */
+  static final String ORPHAN_REPORTS =
+      "org.apache.beam.vendor.grpc.v1p69p0.io.grpc.internal.ManagedChannelOrphanWrapper";
+
   /**
    * Beam's in-process Java SDK harness (ExternalWorkerService, Beam 2.65) opens gRPC channels for each
-   * worker and never shuts them down when the job ends; when they are garbage collected, gRPC logs a
-   * 45-line SEVERE report on a successful run. They are Beam's channels, not this pipeline's, and
-   * harmless at the end of a job: drop exactly that report so that real errors stand out.
+   * worker and never shuts them down; when they are garbage collected, gRPC logs a 45-line SEVERE
+   * report on a successful run. They are Beam's channels, not this pipeline's, and harmless at the
+   * end of a job: drop exactly that report so that real errors stand out.
+   *
+   * <p>The harness replaces java.util.logging's configuration while it runs (it resets every level
+   * and applies the SDK harness log level overrides) and re-reads the configuration file when it
+   * stops, so the report's level is set in both: as an override, and in a configuration file that
+   * also keeps the JDK's defaults.
    */
-  static void quietOrphanedChannelReports() {
-    java.util.logging.Filter dropOrphanReports =
-        record ->
-            record.getMessage() == null
-                || !record.getMessage().contains("was garbage collected without being shut down");
-    for (java.util.logging.Handler handler : java.util.logging.Logger.getLogger("").getHandlers()) {
-      handler.setFilter(dropOrphanReports);
+  static void quietOrphanedChannelReports(Options options) throws java.io.IOException {
+    SdkHarnessOptions harness = options.as(SdkHarnessOptions.class);
+    SdkHarnessOptions.SdkHarnessLogLevelOverrides overrides =
+        harness.getSdkHarnessLogLevelOverrides() == null
+            ? new SdkHarnessOptions.SdkHarnessLogLevelOverrides()
+            : harness.getSdkHarnessLogLevelOverrides();
+    harness.setSdkHarnessLogLevelOverrides(
+        overrides.addOverrideForName(ORPHAN_REPORTS, SdkHarnessOptions.LogLevel.OFF));
+    if (System.getProperty("java.util.logging.config.file") == null) {
+      java.nio.file.Path config = java.nio.file.Files.createTempFile("sentiment-logging", ".properties");
+      config.toFile().deleteOnExit();
+      java.nio.file.Files.writeString(
+          config,
+          String.join(
+              "\n",
+              "handlers=java.util.logging.ConsoleHandler",
+              ".level=INFO",
+              "java.util.logging.ConsoleHandler.level=INFO",
+              "java.util.logging.ConsoleHandler.formatter=java.util.logging.SimpleFormatter",
+              ORPHAN_REPORTS + ".level=OFF",
+              ""));
+      System.setProperty("java.util.logging.config.file", config.toString());
+      java.util.logging.LogManager.getLogManager().readConfiguration();
     }
   }
 
