@@ -103,8 +103,9 @@ def test_declares_what_the_classifier_relies_on(session):
 
 # Rows and words chosen to hit every length bucket of the fake plan (1-32, 33-64, 65-128, 129-256
 # tokens; at most 16, 16, 16, 8 rows), groups larger than a profile accepts at their length (split
-# and stitched), one row, and a shape that recurs (CUDA graphs).
-SHAPES = [(3, 2), (20, 10), (1, 1), (17, 45), (5, 100), (10, 150), (2, 250), (12, 20), (12, 20), (12, 20), (12, 20)]
+# and stitched), one row, a text cut at 256 tokens, and a shape that recurs (CUDA graphs). Words
+# "wN" are two tokens each: (17, 35) is 17 rows of 72 tokens.
+SHAPES = [(3, 2), (20, 10), (1, 1), (17, 35), (9, 70), (1, 250), (12, 20), (12, 20), (12, 20), (12, 20)]
 
 
 def test_run_many_consumes_a_generator_once_in_order(session, default_artifact, reference, atol):
@@ -135,7 +136,7 @@ def test_run_is_one_group_of_run_many(session, default_artifact, reference, atol
 
 
 def test_concurrent_callers_get_their_own_results(session, default_artifact, reference, atol):
-    inputs = [groups_of(default_artifact, [(2 + i, 3 + 2 * i), (5, 20 + i), (2, 70)], session.packed) for i in range(5)]
+    inputs = [groups_of(default_artifact, [(2 + i, 3 + 2 * i), (5, 20 + i), (2, 40)], session.packed) for i in range(5)]
     expected = [[g.expected(reference) for g in gs] for gs in inputs]
     got: dict = {}
     errors: list = []
@@ -160,7 +161,7 @@ def test_concurrent_callers_get_their_own_results(session, default_artifact, ref
 def test_classifier_on_the_backend_labels_like_onnxruntime(session, default_artifact, atol):
     ours = TextClassifier(default_artifact, session, 256)
     theirs = TextClassifier(default_artifact, open_session("onnxruntime", default_artifact), 256)
-    texts = TEXTS * 8  # several groups, handed over by a generator: the pipelined path
+    texts = TEXTS * 3  # several groups, handed over by a generator: the pipelined path
     got, want = ours.classify(texts), theirs.classify(texts)
     assert [p.label for p in got] == [p.label for p in want]
     np.testing.assert_allclose([p.score for p in got], [p.score for p in want], atol=atol)

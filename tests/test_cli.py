@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, ROOT
 
 CLI = [sys.executable, "-m", "beam_tensorrt.cli"]
 
@@ -85,6 +85,7 @@ def test_every_mistake_is_one_line_naming_cause_and_fix(tmp_path):
         ("classify", "--input", good, "--output", str(tmp_path / "x.parquet")): ["name the file *.jsonl"],
         ("classify", "--input", str(bad), "--output", out): ["field 'text' must be a string", "--errors FILE"],
         ("serve", "--environment", "external", "--port", "0"): ["--environment-config"],
+        ("yaml", str(ROOT / "yaml_pipelines" / "classify_texts.yaml")): ["'input' is undefined", "--jinja_variables"],
     }
     # All at once: each is a fresh interpreter importing Beam, the slow part.
     procs = {args: subprocess.Popen(CLI + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -109,13 +110,13 @@ def test_empty_text_is_rejected_unless_asked_for(tmp_path):
 
 def test_progress_lines_then_a_summary_when_not_a_terminal(tmp_path):
     src = tmp_path / "many.txt"
-    src.write_text("".join(f"a fine film, number {i}\n" for i in range(3000)), encoding="utf-8")
-    proc = run_cli("classify", "--input", str(src), "--output", str(tmp_path / "o.jsonl"), "--progress-every", "0.5")
+    src.write_text("".join(f"a fine film, number {i}\n" for i in range(800)), encoding="utf-8")
+    proc = run_cli("classify", "--input", str(src), "--output", str(tmp_path / "o.jsonl"), "--progress-every", "0.2")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    progress = [line for line in lines if " / 3,000 (" in line]
+    progress = [line for line in lines if " / 800 (" in line]
     assert progress and all("rows/s" in line for line in progress), proc.stderr
-    assert lines[-1].startswith("beam-tensorrt: classified 3,000 rows -> ") and "rows/s" in lines[-1]
+    assert lines[-1].startswith("beam-tensorrt: classified 800 rows -> ") and "rows/s" in lines[-1]
 
 
 def test_classify_reads_and_writes_through_beam_filesystems(monkeypatch):

@@ -215,6 +215,7 @@ def cmd_serve(args) -> int:
 def cmd_yaml(args) -> int:
     import os
 
+    from . import beam_inference  # noqa: F401  (before Beam's YAML imports RunInference: see that module)
     from apache_beam.yaml import main as yaml_main
 
     if not os.path.isfile(args.pipeline):
@@ -223,7 +224,12 @@ def cmd_yaml(args) -> int:
     beam_args = list(args.beam_options)
     if not any(a.startswith("--runner") for a in beam_args):
         beam_args.append("--runner=FnApiRunner")  # local; Beam's default would first download Prism
-    yaml_main.run(argv=[f"--yaml_pipeline_file={args.pipeline}", *beam_args])
+    from jinja2.exceptions import UndefinedError
+
+    try:
+        yaml_main.run(argv=[f"--yaml_pipeline_file={args.pipeline}", *beam_args])
+    except UndefinedError as e:  # a {{ variable }} the command line did not give
+        raise ValueError(f"{args.pipeline}: {e}; give it with --jinja_variables='{{\"NAME\": \"VALUE\"}}'") from e
     return 0
 
 

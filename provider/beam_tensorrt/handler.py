@@ -5,10 +5,9 @@ import dataclasses
 import logging
 from typing import Any, Iterable, Optional, Sequence
 
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
-
 from .artifact import MANIFEST
 from .backends import BackendOptions
+from .beam_inference import ModelHandler, PredictionResult
 from .classifier import TextClassifier
 from .models import DEFAULT_MODEL, resolve_model
 

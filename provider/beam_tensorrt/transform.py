@@ -5,10 +5,10 @@ import traceback
 from typing import Any, Mapping, Optional
 
 import apache_beam as beam
-from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.typehints.row_type import RowTypeConstraint
 
 from .backends import BackendOptions
+from .beam_inference import KeyedModelHandler, RunInference
 from .classifier import ClassPrediction, RowFailure
 from .config import ClassifyTextConfig, ConfigError
 from .handler import TextClassificationModelHandler

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from ..artifact import ModelArtifact
@@ -52,8 +53,18 @@ def cuda_device_visible() -> bool:
     return int(err) == 0 and count > 0
 
 
+def _nvidia_gpu_listed() -> bool:
+    """The NVIDIA driver lists a GPU (for machines without the CUDA Python bindings)."""
+    try:
+        return any(Path("/proc/driver/nvidia/gpus").iterdir())
+    except OSError:
+        return False
+
+
 def _torch_cuda() -> bool:
-    if not _installed("torch"):
+    # Checked without torch first: importing torch costs seconds, and `auto` on a CPU machine
+    # that merely has torch installed must not pay for it.
+    if not _installed("torch") or not (cuda_device_visible() or _nvidia_gpu_listed()):
         return False
     import torch  # only reached where torch is installed: a GPU worker without TensorRT
 

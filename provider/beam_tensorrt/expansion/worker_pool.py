@@ -21,6 +21,10 @@ from apache_beam.runners.worker.worker_pool_main import BeamFnExternalWorkerPool
 
 log = logging.getLogger("beam_tensorrt.worker_pool")
 
+# Beam's RunInference without its torch import (see beam_inference.py), before the worker unpickles
+# a RunInference; a worker interpreter without beam_tensorrt still starts.
+_WORKER_BOOT = "try:\n    import beam_tensorrt.beam_inference\nexcept ImportError:\n    pass\n"
+
 
 class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
     """Beam's worker pool, failing ``StartWorker`` when a worker process dies while starting.
@@ -40,7 +44,7 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
         if not self._use_process:
             return super().StartWorker(start_worker_request, unused_context)
         worker_id = start_worker_request.worker_id
-        command = [self.python, "-c", "from apache_beam.runners.worker.sdk_worker import SdkHarness; "
+        command = [self.python, "-c", _WORKER_BOOT + "from apache_beam.runners.worker.sdk_worker import SdkHarness\n"
                    f"SdkHarness({start_worker_request.control_endpoint.url!r}, worker_id={worker_id!r}).run()"]
         try:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, close_fds=True)

@@ -11,6 +11,7 @@ import inspect
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,10 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, opset: int = 1
         onnx_path = tmpdir / "model.onnx"
         _say(f"exporting {config.model_type} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters) "
              f"to ONNX opset {opset}")
-        with torch.no_grad():
+        # The tracing exporter warns about every data-dependent branch it freezes, and about being
+        # the legacy exporter; what counts is checked below: the graph's logits against PyTorch's.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 LogitsOnly(model), args, str(onnx_path), input_names=input_names, output_names=["logits"],
                 dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in input_names}, "logits": {0: "batch"}},
