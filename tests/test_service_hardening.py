@@ -115,7 +115,7 @@ print(json.dumps([[ok, dt] for ok, dt in results]))
 """
 
 
-def run_load(address, processes=4, calls=60):
+def run_load(address, processes=2, calls=120):
     procs = [subprocess.Popen([sys.executable, "-c", LOAD_CLIENT, address, str(calls)], stdout=subprocess.PIPE, text=True)
              for _ in range(processes)]
     import json
@@ -130,11 +130,11 @@ def run_load(address, processes=4, calls=60):
 def test_load_several_client_processes_zero_failures(tmp_path):
     svc = start_service(tmp_path)
     try:
-        results = run_load(svc.address, processes=4, calls=60)  # 240 concurrent calls
+        results = run_load(svc.address, processes=2, calls=120)  # 240 concurrent calls
         latencies = sorted(dt for _, dt in results)
         p99 = latencies[int(0.99 * (len(latencies) - 1))]
         failures = sum(1 for ok, _ in results if not ok)
-        print(f"load: {len(results)} concurrent Expand/DiscoverSchemaTransform calls from 4 processes, "
+        print(f"load: {len(results)} concurrent Expand/DiscoverSchemaTransform calls from 2 processes, "
               f"{failures} failures, p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
         assert len(results) == 240 and failures == 0
     finally:
@@ -144,7 +144,7 @@ def test_load_several_client_processes_zero_failures(tmp_path):
 def test_sigterm_during_load_drains_and_exits_cleanly(tmp_path):
     svc = start_service(tmp_path)
     procs = [subprocess.Popen([sys.executable, "-c", LOAD_CLIENT, svc.address, "50"], stdout=subprocess.PIPE, text=True)
-             for _ in range(3)]
+             for _ in range(2)]
     time.sleep(1.5)  # clients importing Beam and calling
     assert svc.stop(signal.SIGTERM, timeout=60) == 0
     for p in procs:
@@ -184,12 +184,12 @@ def test_fuzzed_requests_get_errors_never_a_crash_or_hang(tmp_path):
     # Raw bytes, as a hostile client would send them: the server must parse (or refuse) them itself.
     expand = channel.unary_unary("/org.apache.beam.model.expansion.v1.ExpansionService/Expand",
                                  request_serializer=lambda b: b, response_deserializer=lambda b: b)
-    n, answered, rpc_errors = 10_000, 0, 0
+    n, answered, rpc_errors = 4_000, 0, 0
     start = time.monotonic()
     try:
         def call(i):
             data = random_request(random.Random(rng.random() + i))
-            if i % 2000 == 1999:
+            if i % 1000 == 999:
                 data = b"\x0a" + b"\xff" * (40 << 20)  # oversized: over the 32 MiB limit
             try:
                 response = beam_expansion_api_pb2.ExpansionResponse.FromString(expand(data, timeout=30))
@@ -212,7 +212,7 @@ def test_fuzzed_requests_get_errors_never_a_crash_or_hang(tmp_path):
         print(f"fuzz: {n} malformed requests in {time.monotonic() - start:.0f} s: {answered} error responses, "
               f"{rpc_errors} rejected by gRPC; service alive and answering")
         # Both ways of saying no were exercised: the service's own refusals and gRPC's (oversized).
-        assert answered > n // 2 and rpc_errors >= n // 2000
+        assert answered > n // 2 and rpc_errors >= n // 1000
     finally:
         assert svc.stop() == 0
 
