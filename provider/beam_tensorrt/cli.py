@@ -213,9 +213,11 @@ def cmd_serve(args) -> int:
 
 
 def cmd_yaml(args) -> int:
+    import importlib
     import os
 
-    from . import beam_inference  # noqa: F401  (before Beam's YAML imports RunInference: see that module)
+    # Before Beam's YAML imports RunInference, so that it comes without torch (see that module).
+    importlib.import_module(f"{__package__}.beam_inference")
     from apache_beam.yaml import main as yaml_main
 
     if not os.path.isfile(args.pipeline):
