@@ -87,7 +87,7 @@ def ensure_artifact() -> ModelArtifact:
         if (final / "manifest.json").is_file():
             return ModelArtifact.load(final)
         print(f"beam-tensorrt: building the default model {NAME!r} into {final} "
-              f"(first use on this machine, about 10 s)...", file=sys.stderr, flush=True)
+              f"(first use on this machine, a few seconds)...", file=sys.stderr, flush=True)
         start = time.monotonic()
         from ..tooling.pooled_bert import build_pooled_bert_artifact
 
