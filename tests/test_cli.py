@@ -151,3 +151,21 @@ def test_classify_reads_and_writes_through_beam_filesystems(monkeypatch):
         assert [e["msg"] for e in read("out/m-errors.jsonl")] == ["field 'text' is null"]
         assert main(["classify", "--input", "s3://reviews/in/missing.tsv", "--output", "s3://reviews/o.jsonl",
                      *beam]) == 2
+
+
+def test_path_mistakes_and_help_answer_before_beam_is_imported(tmp_path):
+    """A wrong extension or a missing local input is reported at once (importing Beam takes seconds)."""
+    script = (
+        "import sys\n"
+        "from beam_tensorrt.cli import main\n"
+        f"assert main(['classify', '--input', {str(tmp_path / 'missing.tsv')!r}, '--output', 'o.jsonl']) == 2\n"
+        "assert main(['classify', '--input', 'in.xlsx', '--output', 'o.jsonl']) == 2\n"
+        "assert main(['classify', '--input', 'in.tsv', '--output', 'o.parquet']) == 2\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 'apache_beam' not in sys.modules, 'Beam was imported'\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("beam-tensorrt: error: ") == 3, proc.stderr

@@ -242,7 +242,7 @@ def test_classify_text_with_backend_tensorrt_in_a_pipeline(default_artifact, tmp
     built: list = []
     monkeypatch.setattr("beam_tensorrt.tooling.engine.build_artifact_engine", fake_builder(built, packed_onnx))
     monkeypatch.setenv("BEAM_TENSORRT_CACHE", str(tmp_path / "machine"))
-    texts = [f"{t} {i}" for i in range(40) for t in ("a warm, funny film", "a tedious mess", "word " * 150)]
+    texts = [f"{t} {i}" for i in range(16) for t in ("a warm, funny film", "a tedious mess", "word " * 150)]
     want = TextClassifier.open(default_artifact, "onnxruntime", 256).classify(texts)
     with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
         out = (p | beam.Create([{"i": i, "text": t} for i, t in enumerate(texts)])

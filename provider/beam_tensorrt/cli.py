@@ -22,7 +22,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ImportError
 
 def user_error(e: BaseException) -> Optional[str]:
     """The one-line message for a user's mistake, or None for anything else."""
-    from .jobs import RejectedRow
+    from .formats import RejectedRow
 
     text = str(e)
     found = re.search(r"RejectedRow: (.*)", text)  # raised inside the pipeline, re-raised by the runner
@@ -96,6 +96,9 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_classify(args) -> int:
+    from .formats import check_paths
+
+    check_paths(args.input, args.output, args.errors)  # a mistake here is reported before Beam's import
     from .jobs import classify_file, count_rows
 
     config = dict(text_field=args.text_field, backend=args.backend, label_field=args.label_field,

@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import threading
-from pathlib import PurePosixPath
 from typing import Any, Callable, Literal, Optional
 
 import apache_beam as beam
@@ -17,36 +16,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.typehints.row_type import RowTypeConstraint
 
+from .formats import RejectedRow, UsageError, check_output, input_format
 from .transform import ClassifyText
-
-INPUT_FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
-OUTPUT_FORMATS = (".jsonl", ".json", ".ndjson")  # JSON lines, whatever the spelling
-
-
-class UsageError(ValueError):
-    """A mistake in how the job was asked for (a path, an extension): the message says what to do."""
-
-
-class RejectedRow(ValueError):
-    """A row that could not be classified, in a job without an errors file."""
-
-
-def _suffix(path: str) -> str:
-    return PurePosixPath(path.rstrip("/")).suffix.lower()
-
-
-def input_format(path: str) -> str:
-    fmt = INPUT_FORMATS.get(_suffix(path))
-    if fmt is None:
-        raise UsageError(f"--input {path!r}: unknown extension; use one of {', '.join(sorted(INPUT_FORMATS))}")
-    return fmt
-
-
-def check_output(flag: str, path: str) -> None:
-    if _suffix(path) not in OUTPUT_FORMATS:
-        raise UsageError(f"{flag} {path!r}: rows are written as JSON lines; name the file *.jsonl "
-                         f"(accepted: {', '.join(OUTPUT_FORMATS)})")
-
 
 def check_input(path: str) -> None:
     input_format(path)

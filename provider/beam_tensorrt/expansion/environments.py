@@ -1,10 +1,10 @@
 """The environment the service attaches to what it expands: who runs ClassifyText's Python."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.portability import common_urns, python_urns
+if TYPE_CHECKING:  # Beam is imported when options are made: the CLI's help and checks stay fast
+    from apache_beam.options.pipeline_options import PipelineOptions
 
 ENVIRONMENTS = {
     "worker-pool": "(default) a Python worker pool served by this process on the same port; the runner asks it "
@@ -30,6 +30,9 @@ def describe() -> str:
 
 def environment_options(kind: str, config: Optional[str], own_address: str) -> PipelineOptions:
     """Pipeline options whose environment the service attaches to expanded transforms."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.portability import common_urns, python_urns
+
     flags = ["--experiments=beam_fn_api", "--sdk_location=container"]
     if kind == "worker-pool":
         flags += [f"--environment_type={common_urns.environments.EXTERNAL.urn}", f"--environment_config={own_address}"]
