@@ -12,6 +12,9 @@ from .tokenization import PackedBatch, TextTokenizer, TokenBatch, plan_sub_batch
 # Rows tokenized and packed at a time for a packing session: enough for GEMMs that fill a GPU
 # (~3,500 real tokens of SST-2), few enough that the next chunk's tokenization overlaps the device.
 PACK_CHUNK_ROWS = 256
+# Characters beyond which a text may not fit one packed sequence (PACK_WIDTH tokens, at ~4
+# characters a token of English): such texts widen their chunk, so they are chunked together.
+LONG_TEXT_CHARS = 384
 
 
 class ClassPrediction(NamedTuple):
@@ -98,10 +101,17 @@ class TextClassifier:
 
     def packed_groups(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, PackedBatch]]:
         """(row indices, packed batch) groups of at most ``max_rows`` sequences, tokenized a chunk
-        of ``PACK_CHUNK_ROWS`` rows at a time (rows ordered by length, so long texts share chunks)."""
-        by_chars = np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
+        of ``PACK_CHUNK_ROWS`` rows at a time.
+
+        Rows keep their order, so each chunk holds the batch's mix of lengths and packs as tightly
+        as the whole batch, into as many sequences as the next chunk: short and long texts
+        together fill sequences (chunks sorted by length would pack the shortest rows into a few
+        sequences and the longest into many). Texts over ``LONG_TEXT_CHARS`` come last, by length:
+        one longer than a sequence widens every sequence of its chunk."""
+        chars = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        order = np.argsort(np.where(chars > LONG_TEXT_CHARS, chars, 0), kind="stable")
         for start in range(0, len(texts), PACK_CHUNK_ROWS):
-            chunk = by_chars[start:start + PACK_CHUNK_ROWS]
+            chunk = order[start:start + PACK_CHUNK_ROWS]
             encodings = self.tokenizer.encode([texts[i] for i in chunk])
             lengths = np.fromiter(map(len, encodings), dtype=np.int64, count=len(encodings))
             for rows, batch in self.tokenizer.pack(encodings, lengths).split(self.max_rows):
