@@ -74,6 +74,8 @@ def main() -> int:
         "gpu-h100-packed.json": "H100: packed sequences, TensorRT and PyTorch, BERT-base shape, 100k SST-2 phrases, 1M with 8 SDK "
                                 "processes; the seed's TensorRT handler pattern",
         "gpu-h100-packed-10m.json": "H100: packed TensorRT, BERT-base shape, 100k SST-2 phrases and 10M with 8 SDK processes",
+        "gpu-h100-packed-mixed-chunks-1m.json": "H100: packed, mixed-length chunks; TensorRT and PyTorch, BERT-base shape, "
+                                                "100k SST-2 phrases, 1M with 8 SDK processes",
         "gpu-h100-padded-baselines.json": "H100: padded groups, TensorRT and PyTorch, BERT-base shape, 100k SST-2 phrases; "
                                           "Beam's HF pipeline and PyTorch handlers at Beam batch 256",
     }
