@@ -150,8 +150,7 @@ class TextClassifier:
             raise RuntimeError(f"backend {self.session.name!r} returned {len(results)} results for "
                                f"{len(placed)} groups")
         for (rows, batch), logits in zip(placed, results):
-            logits = np.asarray(logits, dtype=np.float32)
-            out[rows] = batch.rows_of(logits) if isinstance(batch, PackedBatch) else logits
+            out[rows] = batch.rows_of(np.asarray(logits, dtype=np.float32))
             truncated[rows] = batch.truncated
 
     def _run_or_split(self, rows: list[int], encodings, out, truncated, failures) -> None:
@@ -159,8 +158,7 @@ class TextClassifier:
         lengths = np.fromiter(map(len, chosen), dtype=np.int64, count=len(chosen))
         batch = self.tokenizer.pack(chosen, lengths) if self.session.packed else self.tokenizer.pad(chosen, lengths)
         try:
-            logits = self._run(batch)
-            out[rows] = batch.rows_of(logits) if isinstance(batch, PackedBatch) else logits
+            out[rows] = batch.rows_of(self._run(batch))
             truncated[rows] = batch.truncated
         except Exception as e:
             if not is_out_of_memory(e):

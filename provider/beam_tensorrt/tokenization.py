@@ -30,6 +30,10 @@ class TokenBatch:
     def feeds(self, input_names: Sequence[str]) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in input_names}
 
+    def rows_of(self, logits: np.ndarray) -> np.ndarray:
+        """Per-row results: a padded model returns one a row already (as ``PackedBatch.rows_of``)."""
+        return logits
+
     @property
     def lengths(self) -> np.ndarray:
         return self.attention_mask.sum(axis=1)
@@ -93,11 +97,14 @@ class TextTokenizer:
         if not self._types_all_zero:
             types[mask] = np.fromiter(itertools.chain.from_iterable(e.type_ids for e in encodings), dtype=np.int64,
                                       count=total)
-        truncated = np.zeros(n, dtype=bool)
+        return TokenBatch(ids, mask.astype(np.int64), types, self._truncated(encodings, lengths))
+
+    def _truncated(self, encodings: Sequence, lengths: np.ndarray) -> np.ndarray:
+        truncated = np.zeros(len(encodings), dtype=bool)
         # Only a row that reached max_seq_len can have been cut; ask the tokenizer about those alone.
         for i in np.flatnonzero(lengths >= self.max_seq_len):
             truncated[i] = bool(encodings[int(i)].overflowing)
-        return TokenBatch(ids, mask.astype(np.int64), types, truncated)
+        return truncated
 
     def __call__(self, texts: Sequence[str]) -> TokenBatch:
         return self.pad(self.encode(texts))
@@ -121,12 +128,9 @@ class TextTokenizer:
         if not self._types_all_zero:
             types[flat] = np.fromiter(itertools.chain.from_iterable(e.type_ids for e in encodings), dtype=np.int64,
                                       count=total)
-        truncated = np.zeros(len(encodings), dtype=bool)
-        for i in np.flatnonzero(lengths >= self.max_seq_len):
-            truncated[i] = bool(encodings[int(i)].overflowing)
         shape = (n, width)
         return PackedBatch(ids.reshape(shape), segments.reshape(shape), types.reshape(shape),
-                           positions.reshape(shape), sequence, slot, truncated, int(total))
+                           positions.reshape(shape), sequence, slot, self._truncated(encodings, lengths), int(total))
 
 
 @dataclass
