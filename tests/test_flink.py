@@ -57,20 +57,35 @@ def run_python_pipeline(script: str, *args) -> subprocess.CompletedProcess:
 
 
 CLASSIFY = r"""
-import json, os, sys
+import json, os, sys, uuid
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from beam_tensorrt import ClassifyText
 job, pool, out = sys.argv[1:4]
 texts = json.loads(sys.argv[4])
+
+class WriteRows(beam.DoFn):
+    # One file per bundle, written by the SDK worker that classified its rows. Unlike WriteToText
+    # (which adds stages of its own) this keeps the pipeline at the two stages counted below.
+    def start_bundle(self):
+        self.rows = []
+    def process(self, r):
+        self.rows.append(json.dumps([r.text, r.label, os.getpid()]))
+    def finish_bundle(self):
+        if self.rows:
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            with open(f"{out}-{uuid.uuid4().hex}", "w") as f:
+                f.write("\n".join(self.rows) + "\n")
+
+# Flink gives each stage's subtask an SDK worker in the order the subtasks open, round robin over
+# sdk_worker_parallelism workers. Two stages (Create's reshuffle before ClassifyText) at parallelism 2
+# open at most four subtasks: with four workers each subtask has its own, so ClassifyText's two
+# subtasks run in two processes whatever the order. With two workers that depended on the order.
 options = PipelineOptions(["--runner=PortableRunner", f"--job_endpoint={job}", "--parallelism=2",
                            "--environment_type=EXTERNAL", f"--environment_config={pool}",
-                           "--sdk_worker_parallelism=2", "--environment_cache_millis=60000",
-                           "--max_bundle_size=25"])  # many small bundles: both workers get some
+                           "--sdk_worker_parallelism=4", "--environment_cache_millis=60000"])
 with beam.Pipeline(options=options) as p:
-    (p | beam.Create(texts) | beam.Reshuffle() | ClassifyText(max_batch_size=16)
-       | beam.Map(lambda r: json.dumps([r.text, r.label, os.getpid()]))
-       | beam.io.WriteToText(out))
+    p | beam.Create(texts) | ClassifyText(max_batch_size=16) | beam.ParDo(WriteRows())
 """
 
 
