@@ -26,6 +26,7 @@ bench/random_bert.py. Data: SST-2 dev phrases repeated to --rows. Rows, in order
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -46,10 +47,40 @@ def flops(rows: int, seq: int, hidden: int, layers: int) -> float:
 PIPELINE_ARGS: list[str] = []
 
 
-def run_pipeline(texts, transform, extra_args=(), namespace=""):
+def run_pipeline(texts, transform, extra_args=(), namespace="", runner=None):
     from bench.pipeline_timing import timed_pipeline
 
-    return timed_pipeline(texts, lambda: transform, [*PIPELINE_ARGS, *extra_args], metrics_namespace=namespace)
+    return timed_pipeline(texts, lambda: transform, [*PIPELINE_ARGS, *extra_args], metrics_namespace=namespace,
+                          runner=runner)
+
+
+@contextlib.contextmanager
+def prestarted_pool(workers: int, warm_cuda: bool):
+    """A `beam-tensorrt worker-pool --prestart N` subprocess, once its N workers are ready; yields a
+    FnApiRunner whose N workers it provides (the job's clock then starts with workers up)."""
+    import re
+    import signal
+    import subprocess
+
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.transforms.environments import ExternalEnvironment
+
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "pool.log"
+        cmd = [sys.executable, "-m", "beam_tensorrt.cli", "worker-pool", "--port", "0", "--prestart", str(workers)]
+        pool = subprocess.Popen(cmd + (["--warm-cuda"] if warm_cuda else []), stdout=subprocess.PIPE,
+                                stderr=open(log, "w"), text=True)
+        try:
+            port = re.search(r"listening on [\d.]+:(\d+)", pool.stdout.readline())
+            assert port, log.read_text()[-3000:]
+            deadline = time.monotonic() + 300
+            while len(re.findall(r"SDK worker process \d+ ready", log.read_text())) < workers:
+                assert pool.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.2)
+            yield FnApiRunner(default_environment=ExternalEnvironment(f"127.0.0.1:{port.group(1)}"))
+        finally:
+            pool.send_signal(signal.SIGTERM)
+            pool.wait(timeout=60)
 
 
 def hf_checkpoint(artifact_dir: Path, out: Path) -> Path:
@@ -109,6 +140,9 @@ def main() -> int:
                     help="ClassifyText's model_copies for every ClassifyText row (models shared across processes)")
     ap.add_argument("--threads", default="",
                     help="with --long-rows: also run one SDK process with these many bundle threads (multi_threading)")
+    ap.add_argument("--prestarted-pool", action="store_true",
+                    help="also run each multi-process long row on `beam-tensorrt worker-pool --prestart N "
+                         "--warm-cuda` workers (booted before the job is submitted)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--hf-fraction", type=int, default=20, help="time the HF pipeline handler on rows/N")
@@ -181,11 +215,12 @@ def main() -> int:
                             max_seq_len=args.max_seq_len, model_copies=args.model_copies, engine_cache=engine_cache,
                             device=args.device, packing=layout != "padded")
 
-    def timed(backend, label, texts_in, batch, mode=None, workers=1):
+    def timed(backend, label, texts_in, batch, mode=None, workers=1, runner=None):
         """Run ClassifyText once, record it under ``label`` and print it."""
         label = f"ClassifyText {backend}, {label}" + (f", model_copies {args.model_copies}" if args.model_copies else "")
-        extra = [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"] if mode else []
-        t = run_pipeline(texts_in, classify(backend, batch), extra, namespace=NS)
+        extra = [f"--direct_running_mode={mode}"] if mode else []
+        extra += [f"--direct_num_workers={workers}"] if mode or runner else []
+        t = run_pipeline(texts_in, classify(backend, batch), extra, namespace=NS, runner=runner)
         rows[label] = t.__dict__ | {"steady": t.steady_rate, "batch": batch, "backend": backend}
         print(f"{label}: {t.summary()}; to the last row out {t.rows / t.last_row_s:.0f}/s", flush=True)
         return t
@@ -207,6 +242,10 @@ def main() -> int:
                 mode = "multi_processing" if procs > 1 else None
                 timed(backend, f"Beam batch {big}, {procs} process{'es' if procs > 1 else ''}, {k}", long_texts,
                       big, mode, procs)
+                if args.prestarted_pool and procs > 1:
+                    with prestarted_pool(procs, warm_cuda=on_gpu) as runner:
+                        timed(backend, f"Beam batch {big}, {procs} prestarted pool workers, {k}", long_texts, big,
+                              workers=procs, runner=runner)
             for threads in [int(w) for w in args.threads.split(",") if w]:
                 timed(backend, f"Beam batch {big}, 1 process {threads} threads, {k}", long_texts, big,
                       "multi_threading", threads)

@@ -71,11 +71,12 @@ def write_shards(texts: Sequence[str], folder: Path, shards: int) -> str:
 
 def timed_pipeline(texts: Sequence[str], transform_factory: Callable[[], object],
                    pipeline_args: Sequence[str] = (), shards: int = 16,
-                   metrics_namespace: str = "") -> PipelineTiming:
+                   metrics_namespace: str = "", runner: Optional[object] = None) -> PipelineTiming:
     """Run ``ReadFromText(shards of texts) | transform`` on the FnApiRunner and time it.
 
     Checks that every row came out. ``metrics_namespace``: the ModelHandler's metrics namespace
-    (RunInference prefixes nothing when one RunInference is in the pipeline)."""
+    (RunInference prefixes nothing when one RunInference is in the pipeline). ``runner``: a runner
+    object instead (e.g. a FnApiRunner whose workers come from a worker pool)."""
     import apache_beam as beam
     from apache_beam.metrics import Metrics
     from apache_beam.metrics.metric import MetricsFilter
@@ -83,7 +84,7 @@ def timed_pipeline(texts: Sequence[str], transform_factory: Callable[[], object]
 
     with tempfile.TemporaryDirectory() as tmp:
         pattern = write_shards(texts, Path(tmp), shards)
-        p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner", *pipeline_args]))
+        p = beam.Pipeline(runner=runner, options=PipelineOptions(["--runner=FnApiRunner", *pipeline_args]))
 
         class CountRows(beam.DoFn):
             """Counts rows and notes when a bundle's first and last rows came out, on the wall clock

@@ -194,7 +194,7 @@ def test_worker_pool_reports_a_worker_that_cannot_start(tmp_path):
     os.chmod(broken, 0o755)
     for python, should_fail in ((str(broken), True), (sys.executable, False)):
         proc = subprocess.Popen([sys.executable, "-m", "beam_tensorrt.cli", "worker-pool", "--port", "0",
-                                 "--python", python, "--start-check-seconds", "2"],
+                                 "--python", python, "--start-timeout", "60"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             ready, _, _ = select.select([proc.stdout], [], [], 60)
@@ -210,3 +210,61 @@ def test_worker_pool_reports_a_worker_that_cannot_start(tmp_path):
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
+
+
+PRESTARTED = r"""
+import json, os, sys
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.transforms.environments import ExternalEnvironment
+from beam_tensorrt import ClassifyText
+address, texts = sys.argv[1], json.loads(sys.argv[2])
+runner = FnApiRunner(default_environment=ExternalEnvironment(address))
+with beam.Pipeline(runner=runner, options=PipelineOptions(["--direct_num_workers=2"])) as p:
+    (p | beam.Create(texts) | beam.Reshuffle() | ClassifyText()
+       | beam.Map(lambda r: print("ROW", json.dumps([r.text, r.label, os.getpid()]), flush=True)))
+"""
+
+
+def test_worker_pool_hands_jobs_to_workers_it_started_ahead(tmp_path):
+    """`beam-tensorrt worker-pool --prestart 2`: the rows of a job are classified by processes that were
+    up before the job was submitted, and the pool starts two more behind them for the next job."""
+    import json
+    import re
+    import subprocess
+    import sys
+    import time
+
+    log = tmp_path / "pool.log"
+    pool = subprocess.Popen([sys.executable, "-m", "beam_tensorrt.cli", "worker-pool", "--port", "0", "--prestart", "2"],
+                            stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
+
+    def ready_pids(count: int) -> list:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            pids = [int(p) for p in re.findall(r"SDK worker process (\d+) ready", log.read_text())]
+            if len(pids) >= count:
+                return pids
+            assert pool.poll() is None, log.read_text()
+            time.sleep(0.2)
+        raise AssertionError(f"fewer than {count} workers ready:\n{log.read_text()}")
+
+    try:
+        port = re.search(r"listening on [\d.]+:(\d+)", pool.stdout.readline())
+        assert port, log.read_text()
+        ahead = ready_pids(2)
+        texts = [f"a fine, warm film, number {i}" if i % 2 else f"a dreadful, dull film, number {i}" for i in range(64)]
+        job = subprocess.run([sys.executable, "-c", PRESTARTED, f"127.0.0.1:{port.group(1)}", json.dumps(texts)],
+                             capture_output=True, text=True, timeout=180)
+        assert job.returncode == 0, job.stderr[-3000:]
+        pool_log = log.read_text()
+        rows = [json.loads(line.split("ROW ", 1)[1]) for line in pool_log.splitlines() if "ROW [" in line]
+        assert sorted(t for t, _, _ in rows) == sorted(texts)
+        assert all(label == ("POSITIVE" if "fine" in text else "NEGATIVE") for text, label, _ in rows)
+        assert {pid for _, _, pid in rows} <= set(ahead)  # classified by the workers started ahead
+        topped_up = ready_pids(4)[2:]
+        assert not set(topped_up) & set(ahead)
+    finally:
+        pool.send_signal(signal.SIGTERM)
+        assert pool.wait(timeout=30) == 0
