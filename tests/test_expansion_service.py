@@ -229,7 +229,7 @@ with beam.Pipeline(runner=runner, options=PipelineOptions(["--direct_num_workers
 
 def test_worker_pool_hands_jobs_to_workers_it_started_ahead(tmp_path):
     """`beam-tensorrt worker-pool --prestart 2`: the rows of a job are classified by processes that were
-    up before the job was submitted, and the pool starts two more behind them for the next job."""
+    up before the job was submitted, and once they exit the pool starts two more for the next job."""
     import json
     import re
     import subprocess
