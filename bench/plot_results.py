@@ -76,6 +76,8 @@ def main() -> int:
         "gpu-h100-packed-10m.json": "H100: packed TensorRT, BERT-base shape, 100k SST-2 phrases and 10M with 8 SDK processes",
         "gpu-h100-packed-mixed-chunks-1m.json": "H100: packed, mixed-length chunks; TensorRT and PyTorch, BERT-base shape, "
                                                 "100k SST-2 phrases, 1M with 8 SDK processes",
+        "gpu-h100-prestarted-pool-1m-run2.json": "H100: TensorRT and PyTorch, BERT-base shape, 100k SST-2 phrases; 1M with 8 "
+                                                 "SDK processes spawned by the runner or prestarted by the worker pool",
         "gpu-h100-padded-baselines.json": "H100: padded groups, TensorRT and PyTorch, BERT-base shape, 100k SST-2 phrases; "
                                           "Beam's HF pipeline and PyTorch handlers at Beam batch 256",
     }

@@ -247,6 +247,10 @@ def cmd_flink_job_server(args) -> int:
 def cmd_worker_pool(args) -> int:
     from .expansion.service import serve_worker_pool
 
+    from .formats import UsageError
+
+    if args.prestart < 0:
+        raise UsageError(f"--prestart must be 0 or more, not {args.prestart}")
     logging.getLogger("beam_tensorrt").setLevel(logging.INFO)
     return serve_worker_pool(args.host, args.port, args.python, args.start_timeout, args.prestart, args.warm_cuda)
 
