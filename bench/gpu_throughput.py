@@ -55,9 +55,10 @@ def run_pipeline(texts, transform, extra_args=(), namespace="", runner=None):
 
 
 @contextlib.contextmanager
-def prestarted_pool(workers: int, warm_cuda: bool):
+def prestarted_pool(workers: int, warm_cuda: bool, preload: str = ""):
     """A `beam-tensorrt worker-pool --prestart N` subprocess, once its N workers are ready; yields a
-    FnApiRunner whose N workers it provides (the job's clock then starts with workers up)."""
+    FnApiRunner whose N workers it provides (the job's clock then starts with workers up).
+    ``preload``: ClassifyText's config as JSON, loaded by each worker before the job."""
     import re
     import signal
     import subprocess
@@ -68,7 +69,8 @@ def prestarted_pool(workers: int, warm_cuda: bool):
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "pool.log"
         cmd = [sys.executable, "-m", "beam_tensorrt.cli", "worker-pool", "--port", "0", "--prestart", str(workers)]
-        pool = subprocess.Popen(cmd + (["--warm-cuda"] if warm_cuda else []), stdout=subprocess.PIPE,
+        cmd += (["--warm-cuda"] if warm_cuda else []) + (["--preload", preload] if preload else [])
+        pool = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                 stderr=open(log, "w"), text=True)
         try:
             port = re.search(r"listening on [\d.]+:(\d+)", pool.stdout.readline())
@@ -143,6 +145,8 @@ def main() -> int:
     ap.add_argument("--prestarted-pool", action="store_true",
                     help="also run each multi-process long row on `beam-tensorrt worker-pool --prestart N "
                          "--warm-cuda` workers (booted before the job is submitted)")
+    ap.add_argument("--preload", action="store_true",
+                    help="with --prestarted-pool: also run it with the model loaded by the workers ahead (--preload)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--hf-fraction", type=int, default=20, help="time the HF pipeline handler on rows/N")
@@ -209,11 +213,15 @@ def main() -> int:
         torch.cuda.empty_cache()
 
     # End to end, one SDK process and several, per backend.
-    def classify(backend, batch):
+    def model_config(backend):
+        """The fields of ClassifyText's config that choose and load the model."""
         name, _, layout = backend.partition(":")
-        return ClassifyText(model=str(args.artifact), backend=name, min_batch_size=batch, max_batch_size=batch,
-                            max_seq_len=args.max_seq_len, model_copies=args.model_copies, engine_cache=engine_cache,
-                            device=args.device, packing=layout != "padded")
+        return dict(model=str(args.artifact), backend=name, max_seq_len=args.max_seq_len, engine_cache=engine_cache,
+                    device=args.device, packing=layout != "padded")
+
+    def classify(backend, batch):
+        return ClassifyText(**model_config(backend), min_batch_size=batch, max_batch_size=batch,
+                            model_copies=args.model_copies)
 
     def timed(backend, label, texts_in, batch, mode=None, workers=1, runner=None):
         """Run ClassifyText once, record it under ``label`` and print it."""
@@ -246,6 +254,10 @@ def main() -> int:
                     with prestarted_pool(procs, warm_cuda=on_gpu) as runner:
                         timed(backend, f"Beam batch {big}, {procs} prestarted pool workers, {k}", long_texts, big,
                               workers=procs, runner=runner)
+                if args.prestarted_pool and args.preload and procs > 1:
+                    with prestarted_pool(procs, warm_cuda=on_gpu, preload=json.dumps(model_config(backend))) as runner:
+                        timed(backend, f"Beam batch {big}, {procs} prestarted pool workers, model preloaded, {k}",
+                              long_texts, big, workers=procs, runner=runner)
             for threads in [int(w) for w in args.threads.split(",") if w]:
                 timed(backend, f"Beam batch {big}, 1 process {threads} threads, {k}", long_texts, big,
                       "multi_threading", threads)

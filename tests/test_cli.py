@@ -86,6 +86,7 @@ def test_every_mistake_is_one_line_naming_cause_and_fix(tmp_path):
         ("classify", "--input", str(bad), "--output", out): ["field 'text' must be a string", "--errors FILE"],
         ("serve", "--environment", "external", "--port", "0"): ["--environment-config"],
         ("worker-pool", "--port", "0", "--prestart", "-1"): ["--prestart must be 0 or more"],
+        ("worker-pool", "--port", "0", "--preload", '{"backend": "nope"}'): ["field 'backend'"],
         ("yaml", str(ROOT / "yaml_pipelines" / "classify_texts.yaml")): ["'input' is undefined", "--jinja_variables"],
     }
     # All at once: each is a fresh interpreter importing Beam, the slow part.

@@ -213,23 +213,26 @@ def test_worker_pool_reports_a_worker_that_cannot_start(tmp_path):
 
 
 PRESTARTED = r"""
-import json, os, sys
+import json, logging, os, sys
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.transforms.environments import ExternalEnvironment
 from beam_tensorrt import ClassifyText
-address, texts = sys.argv[1], json.loads(sys.argv[2])
+logging.getLogger().setLevel(logging.INFO)  # the workers' log lines come back through the runner
+address, texts, max_seq_len = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 runner = FnApiRunner(default_environment=ExternalEnvironment(address))
 with beam.Pipeline(runner=runner, options=PipelineOptions(["--direct_num_workers=2"])) as p:
-    (p | beam.Create(texts) | beam.Reshuffle() | ClassifyText()
+    (p | beam.Create(texts) | beam.Reshuffle() | ClassifyText(backend="onnxruntime", max_seq_len=max_seq_len)
        | beam.Map(lambda r: print("ROW", json.dumps([r.text, r.label, os.getpid()]), flush=True)))
 """
+PRELOADED = "loaded before the job by the worker pool"
 
 
 def test_worker_pool_hands_jobs_to_workers_it_started_ahead(tmp_path):
-    """`beam-tensorrt worker-pool --prestart 2`: the rows of a job are classified by processes that were
-    up before the job was submitted, and once they exit the pool starts two more for the next job."""
+    """`beam-tensorrt worker-pool --prestart 2 --warm-cuda --preload CONFIG`: a job's rows are classified by
+    processes that were up before it was submitted, with the model they loaded then; once they exit the
+    pool starts two more, and a job with another max_seq_len loads its own model."""
     import json
     import re
     import subprocess
@@ -237,8 +240,10 @@ def test_worker_pool_hands_jobs_to_workers_it_started_ahead(tmp_path):
     import time
 
     log = tmp_path / "pool.log"
-    pool = subprocess.Popen([sys.executable, "-m", "beam_tensorrt.cli", "worker-pool", "--port", "0", "--prestart", "2"],
-                            stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
+    preload = json.dumps({"model": "sentiment-minilm", "backend": "onnxruntime"})
+    # --warm-cuda on a machine without a GPU: the worker says it cannot and goes on.
+    pool = subprocess.Popen([sys.executable, "-m", "beam_tensorrt.cli", "worker-pool", "--port", "0", "--prestart", "2",
+                             "--warm-cuda", "--preload", preload], stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
 
     def ready_pids(count: int) -> list:
         deadline = time.monotonic() + 120
@@ -250,21 +255,31 @@ def test_worker_pool_hands_jobs_to_workers_it_started_ahead(tmp_path):
             time.sleep(0.2)
         raise AssertionError(f"fewer than {count} workers ready:\n{log.read_text()}")
 
+    texts = [f"a fine, warm film, number {i}" if i % 2 else f"a dreadful, dull film, number {i}" for i in range(64)]
+
+    def job(max_seq_len: int) -> tuple:
+        before = len(log.read_text())
+        proc = subprocess.run([sys.executable, "-c", PRESTARTED, address, json.dumps(texts), str(max_seq_len)],
+                              capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        rows = [json.loads(line.split("ROW ", 1)[1]) for line in log.read_text()[before:].splitlines() if "ROW [" in line]
+        assert sorted(t for t, _, _ in rows) == sorted(texts)
+        assert all(label == ("POSITIVE" if "fine" in text else "NEGATIVE") for text, label, _ in rows)
+        return {pid for _, _, pid in rows}, proc.stderr
+
     try:
         port = re.search(r"listening on [\d.]+:(\d+)", pool.stdout.readline())
         assert port, log.read_text()
+        address = f"127.0.0.1:{port.group(1)}"
         ahead = ready_pids(2)
-        texts = [f"a fine, warm film, number {i}" if i % 2 else f"a dreadful, dull film, number {i}" for i in range(64)]
-        job = subprocess.run([sys.executable, "-c", PRESTARTED, f"127.0.0.1:{port.group(1)}", json.dumps(texts)],
-                             capture_output=True, text=True, timeout=180)
-        assert job.returncode == 0, job.stderr[-3000:]
-        pool_log = log.read_text()
-        rows = [json.loads(line.split("ROW ", 1)[1]) for line in pool_log.splitlines() if "ROW [" in line]
-        assert sorted(t for t, _, _ in rows) == sorted(texts)
-        assert all(label == ("POSITIVE" if "fine" in text else "NEGATIVE") for text, label, _ in rows)
-        assert {pid for _, _, pid in rows} <= set(ahead)  # classified by the workers started ahead
+        pids, job_log = job(128)
+        assert pids <= set(ahead)  # classified by the workers started ahead
+        assert PRELOADED in job_log, job_log[-3000:]
         topped_up = ready_pids(4)[2:]
         assert not set(topped_up) & set(ahead)
+        pids, job_log = job(64)  # another max_seq_len: not the preloaded model
+        assert pids <= set(topped_up)
+        assert PRELOADED not in job_log and "loaded sentiment-minilm on backend onnxruntime" in job_log, job_log[-3000:]
     finally:
         pool.send_signal(signal.SIGTERM)
         assert pool.wait(timeout=30) == 0

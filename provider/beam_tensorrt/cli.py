@@ -252,7 +252,8 @@ def cmd_worker_pool(args) -> int:
     if args.prestart < 0:
         raise UsageError(f"--prestart must be 0 or more, not {args.prestart}")
     logging.getLogger("beam_tensorrt").setLevel(logging.INFO)
-    return serve_worker_pool(args.host, args.port, args.python, args.start_timeout, args.prestart, args.warm_cuda)
+    return serve_worker_pool(args.host, args.port, args.python, args.start_timeout, args.prestart, args.warm_cuda,
+                             args.preload or "")
 
 
 def _add_others(sub) -> None:
@@ -353,6 +354,10 @@ def _add_others(sub) -> None:
                    help="keep N workers started ahead of jobs, so that a job's workers begin at once (default: 0)")
     p.add_argument("--warm-cuda", action="store_true",
                    help="prestarted workers also make their CUDA context ahead of the job (GPU hosts)")
+    p.add_argument("--preload", default=None, metavar="CONFIG",
+                   help="ClassifyText's config as JSON, e.g. '{\"model\": \"sentiment-minilm\", \"backend\": "
+                        "\"tensorrt\"}': workers load that model before a job; a job with the same model, backend, "
+                        "max_seq_len, device, engine_cache and packing uses it")
     p.set_defaults(func=cmd_worker_pool)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from typing import Any, Iterable, Optional, Sequence
 
 from .artifact import MANIFEST
@@ -16,6 +17,19 @@ log = logging.getLogger(__name__)
 # Length buckets in characters (a proxy for tokens that needs no tokenizer at batching time):
 # roughly 8, 16, 32, 64, 128 and 256 tokens of English.
 CHAR_BUCKETS = [32, 64, 128, 256, 512, 1024]
+
+# Classifiers a worker pool opened before its worker was handed a job (`worker-pool --preload`), by
+# what they were opened with; the first handler that asks for the same takes it instead of loading.
+_preloaded: dict[tuple, TextClassifier] = {}
+_preloaded_lock = threading.Lock()
+
+
+def preload(handler: "TextClassificationModelHandler") -> None:
+    """Open ``handler``'s classifier now, for the first ``load_model`` in this process that asks for
+    the same model, backend, ``max_seq_len`` and backend options (a prestarted pool worker)."""
+    classifier = handler.open_classifier()
+    with _preloaded_lock:
+        _preloaded[handler.session_key()] = classifier
 
 
 def text_length(element: Any) -> int:
@@ -84,7 +98,20 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
         self._max_seq_len = max_seq_len
         self._options = options
 
+    def session_key(self) -> tuple:
+        """What a loaded classifier depends on (batch sizes do not matter)."""
+        return (self._model, self._backend, self._max_seq_len, self._options)
+
     def load_model(self) -> TextClassifier:
+        with _preloaded_lock:
+            classifier = _preloaded.pop(self.session_key(), None)
+        if classifier is not None:
+            log.info("using %s on backend %s, loaded before the job by the worker pool", classifier.artifact.manifest.name,
+                     classifier.session.name)
+            return classifier
+        return self.open_classifier()
+
+    def open_classifier(self) -> TextClassifier:
         artifact = resolve_model(self._model)
         options = dataclasses.replace(self._options, max_seq_len=self._max_seq_len)
         classifier = TextClassifier.open(artifact, self._backend, self._max_seq_len, options)

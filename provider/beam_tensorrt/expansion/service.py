@@ -231,11 +231,11 @@ def serve(host: str, port: int, environment: str, environment_config: Optional[s
 
 
 def serve_worker_pool(host: str, port: int, python: Optional[str] = None, start_timeout: float = 120.0,
-                      prestart: int = 0, warm_cuda: bool = False) -> int:
+                      prestart: int = 0, warm_cuda: bool = False, preload: str = "") -> int:
     """Serve a worker pool (process mode) until SIGTERM/SIGINT: ``beam-tensorrt worker-pool``."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="worker-pool"))
     servicer = CheckedWorkerPoolServicer(use_process=True, python=python, start_timeout=start_timeout,
-                                         prestart=prestart, warm_cuda=warm_cuda)
+                                         prestart=prestart, warm_cuda=warm_cuda, preload=preload)
     beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(servicer, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
@@ -245,7 +245,8 @@ def serve_worker_pool(host: str, port: int, python: Optional[str] = None, start_
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: stopping.set())
     server.start()
-    warm = f", {prestart} started ahead" + (" with CUDA" if warm_cuda else "") if prestart else ""
+    warm = (f", {prestart} started ahead" + (" with CUDA" if warm_cuda else "") + (" and a model" if preload else "")
+            if prestart else "")
     print(f"beam-tensorrt worker pool listening on {host}:{bound} (workers: {servicer.python}{warm})", flush=True)
     while not stopping.wait(0.5):
         pass

@@ -35,26 +35,46 @@ READY = "BEAM_TENSORRT_WORKER_READY"
 _WORKER_BOOT = f"""
 import json, sys
 try:
-    from beam_tensorrt.expansion.worker_pool import prepare_worker
+    from beam_tensorrt.expansion.worker_pool import prepare_worker, serve_job
 except ImportError:
-    prepare_worker = None
+    prepare_worker = serve_job = None
 if prepare_worker is not None:
-    prepare_worker(cuda=sys.argv[1] == "cuda")
+    prepare_worker(cuda=sys.argv[1] == "cuda", preload=sys.argv[2])
 from apache_beam.runners.worker.sdk_worker import SdkHarness
 print({READY!r}, flush=True)
 line = sys.stdin.readline()
 if line:
     request = json.loads(line)
-    SdkHarness(request["control"], worker_id=request["worker_id"]).run()
+    if serve_job is not None:
+        serve_job(request)
+    else:
+        SdkHarness(request["control"], worker_id=request["worker_id"]).run()
 """
 # Lines of a worker's output kept for the error when it dies before it is ready.
 _EARLY_LINES = 200
 
 
-def prepare_worker(cuda: bool = False) -> None:
+def preload_handler(preload: str):
+    """The model handler of ``preload``, a ClassifyText config as JSON; ValueError naming what is wrong."""
+    from ..transform import ClassifyText
+
+    try:
+        config = json.loads(preload)
+    except ValueError as e:
+        raise ValueError(f"--preload must be ClassifyText's config as a JSON object: {e}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"--preload must be ClassifyText's config as a JSON object, not {preload!r}")
+    try:
+        return ClassifyText(**config).model_handler()
+    except TypeError as e:  # an unknown field
+        raise ValueError(f"--preload: {e}") from None
+
+
+def prepare_worker(cuda: bool = False, preload: str = "") -> None:
     """What a pool worker does before it is handed a job: Beam's RunInference without its torch
-    import (``beam_inference``), the classifier's modules and, with ``cuda``, the CUDA context
-    (0.3 s alone, about 1 s each when eight processes make theirs at once on one H100)."""
+    import (``beam_inference``), the classifier's modules; with ``cuda``, the CUDA context (0.3 s
+    alone, about 1 s each when eight processes make theirs at once on one H100); with ``preload``
+    (a ClassifyText config as JSON), that model, for a job that asks for the same."""
     import beam_tensorrt.beam_inference  # noqa: F401
     import beam_tensorrt.classifier  # noqa: F401
 
@@ -67,17 +87,40 @@ def prepare_worker(cuda: bool = False) -> None:
                 log.warning("worker could not make a CUDA context ahead of its job: CUDA error %d", int(err))
         except ImportError as e:
             log.warning("worker cannot make a CUDA context ahead of its job (%s); it will when a model loads", e)
+    if preload:
+        from ..handler import preload as preload_model
+
+        preload_model(preload_handler(preload))
+
+
+def serve_job(request: dict) -> None:
+    """Serve one job's control endpoint, this worker's log records going to the runner's logging
+    service (as Beam's own ``sdk_worker_main`` does), where the job's owner sees them."""
+    from apache_beam.portability.api import endpoints_pb2
+    from apache_beam.runners.worker.log_handler import FnApiLogRecordHandler
+    from apache_beam.runners.worker.sdk_worker import SdkHarness
+
+    handler = None
+    if request.get("logging"):
+        handler = FnApiLogRecordHandler(endpoints_pb2.ApiServiceDescriptor(url=request["logging"]))
+        logging.getLogger().setLevel(logging.INFO)
+        logging.getLogger().addHandler(handler)
+    try:
+        SdkHarness(request["control"], worker_id=request["worker_id"]).run()
+    finally:
+        if handler is not None:
+            handler.close()
 
 
 class _Worker:
     """One worker process: booting, ready and waiting for a job, or serving one."""
 
-    def __init__(self, python: str, warm_cuda: bool, on_exit: Callable[["_Worker"], None]):
+    def __init__(self, python: str, warm_cuda: bool, preload: str, on_exit: Callable[["_Worker"], None]):
         self.python = python
         self.on_exit = on_exit
         self.assigned = False
         self.worker_id = "(not yet assigned)"
-        self.process = subprocess.Popen([python, "-c", _WORKER_BOOT, "cuda" if warm_cuda else "-"],
+        self.process = subprocess.Popen([python, "-c", _WORKER_BOOT, "cuda" if warm_cuda else "-", preload],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         close_fds=True)
         self.booted = False
@@ -120,10 +163,11 @@ class _Worker:
         return (f"SDK worker {self.worker_id} ({self.python}) exited with code {self.process.returncode} "
                 f"while starting: {output[-2000:] or 'no output'}")
 
-    def assign(self, worker_id: str, control_url: str) -> None:
+    def assign(self, worker_id: str, control_url: str, logging_url: str) -> None:
         self.worker_id, self.assigned = worker_id, True
         assert self.process.stdin is not None
-        self.process.stdin.write((json.dumps({"worker_id": worker_id, "control": control_url}) + "\n").encode())
+        request = {"worker_id": worker_id, "control": control_url, "logging": logging_url}
+        self.process.stdin.write((json.dumps(request) + "\n").encode())
         self.process.stdin.close()
 
     def stop(self) -> None:
@@ -141,6 +185,9 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
         prestart: process mode: workers kept booted ahead of jobs.
         warm_cuda: prestarted workers also make their CUDA context (GPU hosts; each idle worker then
             holds some GPU memory).
+        preload: ClassifyText's config as JSON: workers load that model before they are handed a
+            job, and a job whose ClassifyText has the same model, backend, max_seq_len and backend
+            options (device, engine_cache, packing, intra_op_threads) uses it instead of loading.
 
     Example::
 
@@ -149,8 +196,11 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
     """
 
     def __init__(self, use_process: bool = False, python: Optional[str] = None, start_timeout: float = 120.0,
-                 prestart: int = 0, warm_cuda: bool = False):
+                 prestart: int = 0, warm_cuda: bool = False, preload: str = ""):
+        if preload:
+            preload_handler(preload)  # a mistake fails here, naming the field, not in every worker
         super().__init__(use_process=use_process)
+        self.preload = preload
         self.python = python or sys.executable
         self.start_timeout = start_timeout
         self.prestart = prestart if use_process else 0
@@ -164,7 +214,7 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
                 self._waiting.append(self._spawn())
 
     def _spawn(self) -> _Worker:
-        return _Worker(self.python, self.warm_cuda, self._exited)
+        return _Worker(self.python, self.warm_cuda, self.preload, self._exited)
 
     def _exited(self, worker: _Worker) -> None:
         """A worker process ended: one that served a job makes room for a prestarted one."""
@@ -201,7 +251,7 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
             return beam_fn_api_pb2.StartWorkerResponse(error=reason)
         with self._lock:
             self._serving.append(worker)
-        worker.assign(worker_id, start_worker_request.control_endpoint.url)
+        worker.assign(worker_id, start_worker_request.control_endpoint.url, start_worker_request.logging_endpoint.url)
         self._worker_processes[worker_id] = worker.process  # Beam's StopWorker stops it
         log.info("started SDK worker %s (pid %d)", worker_id, worker.process.pid)
         return beam_fn_api_pb2.StartWorkerResponse()
