@@ -78,6 +78,8 @@ def main() -> int:
                                                 "100k SST-2 phrases, 1M with 8 SDK processes",
         "gpu-h100-prestarted-pool-1m-run2.json": "H100: TensorRT and PyTorch, BERT-base shape, 100k SST-2 phrases; 1M with 8 "
                                                  "SDK processes spawned by the runner or prestarted by the worker pool",
+        "gpu-h100-prestarted-pool-preload-1m.json": "H100: TensorRT and PyTorch, BERT-base shape, 50k SST-2 phrases; 1M with 8 SDK "
+                                                    "processes: spawned by the runner, prestarted, prestarted with the model",
         "gpu-h100-padded-baselines.json": "H100: padded groups, TensorRT and PyTorch, BERT-base shape, 100k SST-2 phrases; "
                                           "Beam's HF pipeline and PyTorch handlers at Beam batch 256",
     }
