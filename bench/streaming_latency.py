@@ -4,12 +4,14 @@
 A ``PeriodicImpulse`` fires every ``--tick-ms`` on the wall clock; each tick emits
 ``rate * tick`` SST-2 phrases stamped with the time they were emitted. ClassifyText batches them
 with Beam's stateful, length-bucketed batching (``max_batch_duration_secs``), and the last step
-records, for every row, the time from emission to coming out classified. The runner is Prism
-(Beam's portable runner, streaming, real processing time) with the Python SDK worker in this
-process (LOOPBACK), which is also what lets the last step append latencies to a local file.
+records, for every row, the time from emission to coming out classified; rows emitted and never
+classified are counted as lost. The runner is Prism or a Flink job server (streaming, real
+processing time) with the Python SDK worker in this process (LOOPBACK), which is also what lets
+the steps append to local files.
 
-    python bench/streaming_latency.py --prism PATH --data DIR [--model M] [--backend B]
-        [--rates 200,1000,5000] [--seconds 20] [--max-batch-size 256] [--json OUT]
+    python bench/streaming_latency.py (--prism PATH | --flink-job-endpoint HOST:PORT) --data DIR
+        [--model M] [--backend B] [--rates 200,1000,5000] [--seconds 20] [--max-batch-size 256]
+        [--json OUT]
 """
 from __future__ import annotations
 
@@ -32,18 +34,27 @@ def run_rate(args, texts: list[str], rate: int) -> dict:
 
     from apache_beam.typehints.row_type import RowTypeConstraint
 
-    tick_ms = args.tick_ms
-    per_tick = max(1, round(rate * tick_ms / 1000))
+    # At least one row a tick: a rate below one row per --tick-ms gets a longer tick, not more rows.
+    tick_ms = args.tick_ms if rate * args.tick_ms >= 1000 else round(1000 / rate)
+    per_tick = round(rate * tick_ms / 1000)
     row_type = RowTypeConstraint.from_fields([("seq", int), ("text", str), ("emitted", float)])
     with tempfile.TemporaryDirectory() as tmp:
-        log_path = Path(tmp) / "latency.txt"
+        log_path, emitted_path = Path(tmp) / "latency.txt", Path(tmp) / "emitted.txt"
 
         class EmitRows(beam.DoFn):
+            def start_bundle(self):
+                self._seqs = []
+
             def process(self, tick):
                 i = round(tick * 1000 / tick_ms) * per_tick
                 now = time.time()
                 for k in range(per_tick):
+                    self._seqs.append(f"{i + k}\n")
                     yield beam.Row(seq=i + k, text=texts[(i + k) % len(texts)], emitted=now)
+
+            def finish_bundle(self):
+                with open(emitted_path, "a") as f:
+                    f.write("".join(self._seqs))
 
         class RecordLatency(beam.DoFn):
             def start_bundle(self):
@@ -56,14 +67,12 @@ def run_rate(args, texts: list[str], rate: int) -> dict:
                 with open(log_path, "a") as f:
                     f.write("".join(self._lines))
 
-        options = PipelineOptions([
-            "--runner=PrismRunner", f"--prism_location={args.prism}", "--environment_type=LOOPBACK",
-            "--streaming"])
+        options = PipelineOptions(runner_options(args))
         start = time.time() + args.warmup
         p = beam.Pipeline(options=options)
         _ = (p
              | PeriodicImpulse(start_timestamp=start, stop_timestamp=start + args.seconds,
-                               fire_interval=args.tick_ms / 1000)
+                               fire_interval=tick_ms / 1000)
              | beam.ParDo(EmitRows()).with_output_types(row_type)
              | ClassifyText(model=args.model, backend=args.backend, max_batch_size=args.max_batch_size,
                             max_batch_duration_secs=args.max_batch_duration_secs)
@@ -75,14 +84,25 @@ def run_rate(args, texts: list[str], rate: int) -> dict:
             seq, seconds = line.split()
             first.setdefault(int(seq), float(seconds))
         lat = np.array(list(first.values())) * 1000
-    return {"rate_per_s": per_tick * 1000 / args.tick_ms, "rows": int(lat.size), "repeated": len(lines) - len(first),
+        emitted = set(int(x) for x in emitted_path.read_text().split())
+    return {"rate_per_s": per_tick * 1000 / tick_ms, "rows": int(lat.size), "repeated": len(lines) - len(first),
+            "lost": len(emitted - set(first)),
             "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
             "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(lat.max())}
 
 
+def runner_options(args) -> list[str]:
+    if args.flink_job_endpoint:
+        return ["--runner=PortableRunner", f"--job_endpoint={args.flink_job_endpoint}", "--environment_type=LOOPBACK",
+                "--streaming", "--parallelism=1"]
+    return ["--runner=PrismRunner", f"--prism_location={args.prism}", "--environment_type=LOOPBACK", "--streaming"]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--prism", required=True, help="path of a Prism binary")
+    runner = ap.add_mutually_exclusive_group(required=True)
+    runner.add_argument("--prism", help="path of a Prism binary")
+    runner.add_argument("--flink-job-endpoint", help="a Flink job server (beam-tensorrt flink-job-server)")
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--model", default="sentiment-minilm")
     ap.add_argument("--backend", default="auto")
@@ -98,15 +118,18 @@ def main() -> int:
 
     texts = read_sst2(args.data)
     results = [run_rate(args, texts, int(r)) for r in args.rates.split(",")]
-    print(f"\nClassifyText streaming latency (Prism, LOOPBACK), model {args.model}, backend {args.backend}, "
+    runner = "Flink LOOPBACK" if args.flink_job_endpoint else "Prism LOOPBACK"
+    print(f"\nClassifyText streaming latency ({runner}), model {args.model}, backend {args.backend}, "
           f"max_batch_size {args.max_batch_size}, max_batch_duration_secs {args.max_batch_duration_secs}\n")
-    print(f"| {'offered rows/s':>14} | {'rows':>7} | {'repeated':>8} | {'p50 ms':>8} | {'p90 ms':>8} | {'p99 ms':>8} | {'max ms':>8} |")
-    print(f"|{'-' * 16}|{'-' * 9}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
+    print(f"| {'offered rows/s':>14} | {'rows':>7} | {'lost':>5} | {'repeated':>8} | {'p50 ms':>8} | {'p90 ms':>8} | "
+          f"{'p99 ms':>8} | {'max ms':>8} |")
+    print(f"|{'-' * 16}|{'-' * 9}|{'-' * 7}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
     for r in results:
-        print(f"| {r['rate_per_s']:14.0f} | {r['rows']:7d} | {r['repeated']:8d} | {r['p50_ms']:8.1f} | {r['p90_ms']:8.1f} | "
-              f"{r['p99_ms']:8.1f} | {r['max_ms']:8.1f} |")
+        print(f"| {r['rate_per_s']:14.0f} | {r['rows']:7d} | {r['lost']:5d} | {r['repeated']:8d} | {r['p50_ms']:8.1f} | "
+              f"{r['p90_ms']:8.1f} | {r['p99_ms']:8.1f} | {r['max_ms']:8.1f} |")
     if args.json:
-        args.json.write_text(json.dumps({"model": args.model, "backend": args.backend, "runner": "Prism LOOPBACK",
+        args.json.write_text(json.dumps({"model": args.model, "backend": args.backend, "runner": runner,
+                                         "command": "python bench/streaming_latency.py " + " ".join(sys.argv[1:]),
                                          "max_batch_size": args.max_batch_size,
                                          "max_batch_duration_secs": args.max_batch_duration_secs,
                                          "results": results}, indent=2))
