@@ -67,7 +67,7 @@ def run_rate(args, texts: list[str], rate: int) -> dict:
                 with open(log_path, "a") as f:
                     f.write("".join(self._lines))
 
-        options = PipelineOptions(runner_options(args))
+        options = PipelineOptions(runner_options(args) + args.pipeline_arg)
         start = time.time() + args.warmup
         p = beam.Pipeline(options=options)
         _ = (p
@@ -112,6 +112,8 @@ def main() -> int:
     ap.add_argument("--tick-ms", type=int, default=10)
     ap.add_argument("--max-batch-size", type=int, default=256)
     ap.add_argument("--max-batch-duration-secs", type=int, default=1)
+    ap.add_argument("--pipeline-arg", action="append", default=[],
+                    help="an extra Beam option, e.g. --pipeline-arg=--max_bundle_time_millis=100 (Flink)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     from bench.pipeline_timing import read_sst2
@@ -132,7 +134,7 @@ def main() -> int:
                                          "command": "python bench/streaming_latency.py " + " ".join(sys.argv[1:]),
                                          "max_batch_size": args.max_batch_size,
                                          "max_batch_duration_secs": args.max_batch_duration_secs,
-                                         "results": results}, indent=2))
+                                         "pipeline_args": args.pipeline_arg, "results": results}, indent=2))
     return 0
 
 
