@@ -149,3 +149,17 @@ def test_java_sentiment_pipeline_on_flink(flink, tmp_path):
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert sorted(r["text"] for r in rows) == sorted(TEXTS[:40])
     assert all(r["label"] == ("POSITIVE" if "fine" in r["text"] else "NEGATIVE") for r in rows)
+
+
+def test_the_job_servers_jars_can_be_named_instead_of_resolved(monkeypatch, tmp_path):
+    """BEAM_TENSORRT_FLINK_CLASSPATH (machines without Maven): used as given, every jar checked."""
+    from beam_tensorrt.runners.flink import CLASSPATH_ENV, classpath
+
+    jars = [tmp_path / "a.jar", tmp_path / "b.jar"]
+    for jar in jars:
+        jar.write_bytes(b"PK")
+    monkeypatch.setenv(CLASSPATH_ENV, os.pathsep.join(map(str, jars)))
+    assert classpath() == os.pathsep.join(map(str, jars))
+    monkeypatch.setenv(CLASSPATH_ENV, os.pathsep.join([str(jars[0]), str(tmp_path / "gone.jar")]))
+    with pytest.raises(FileNotFoundError, match="gone.jar"):
+        classpath()

@@ -4,7 +4,8 @@
 for the classpath of Beam's Flink runner (once; Maven keeps the jars in ~/.m2), and starts Beam's
 ``FlinkJobServerDriver`` with it: against an embedded Flink (``[local]``, this machine) or a session
 cluster (``--flink-master HOST:PORT``). Pipelines then use ``--runner=PortableRunner
---job_endpoint=HOST:PORT``. Needs a JDK (17) and Maven on PATH.
+--job_endpoint=HOST:PORT``. Needs a JDK (17) and Maven on PATH; on a machine without Maven,
+``BEAM_TENSORRT_FLINK_CLASSPATH`` names the jars instead (``classpath`` below).
 """
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ log = logging.getLogger("beam_tensorrt.flink")
 # what that skew means is in the README ("Run on Flink").
 BEAM_VERSION = "2.62.0"
 MAIN_CLASS = "org.apache.beam.runners.flink.FlinkJobServerDriver"
+# The job server's jars, for machines without Maven: a classpath resolved elsewhere (for example the
+# output of `beam-tensorrt flink-job-server --print-classpath`, jars copied alongside).
+CLASSPATH_ENV = "BEAM_TENSORRT_FLINK_CLASSPATH"
 
 
 def _require(tool: str) -> str:
@@ -42,7 +46,14 @@ def _require(tool: str) -> str:
 
 
 def classpath(beam_version: str = BEAM_VERSION, say=lambda msg: None) -> str:
-    """The job server's classpath, resolved by Maven once per version and cached."""
+    """The job server's classpath: ``$BEAM_TENSORRT_FLINK_CLASSPATH`` when set (every jar must
+    exist), else resolved by Maven once per version and cached."""
+    given = os.environ.get(CLASSPATH_ENV, "").strip()
+    if given:
+        missing = [p for p in given.split(os.pathsep) if p and not Path(p).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{CLASSPATH_ENV} names {len(missing)} jar(s) that do not exist, e.g. {missing[0]}")
+        return given
     pom = resources.files("beam_tensorrt.runners").joinpath("flink-job-server.pom.xml").read_text()
     pom = pom.replace("@BEAM_VERSION@", beam_version)
     folder = cache_root() / "flink" / f"{beam_version}-{hashlib.sha256(pom.encode()).hexdigest()[:12]}"
