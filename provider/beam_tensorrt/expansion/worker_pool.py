@@ -8,11 +8,12 @@ known interpreter; each worker says when its imports are done, and ``StartWorker
 with the end of the worker's output if it exits first, so the runner fails the job with the reason.
 
 With ``prestart`` the pool keeps that many workers booted (interpreter up, Beam and beam_tensorrt
-imported and, with ``warm_cuda``, the CUDA context made) and hands one to each ``StartWorker``; a
-replacement starts when a worker that served a job exits, not while the job runs (eight processes
-booting beside eight working ones cost the job CPU and GPU time). On one H100 host, a 1M-row job on
-eight such workers ran 1.45x the rows/s of eight fresh processes (bench/NOTES.md). Thread mode (workers inside this process)
-cannot fail that way; it is Beam's.
+imported; with ``warm_cuda`` the CUDA context made; with ``preload`` ClassifyText's model loaded) and
+hands one to each ``StartWorker``; a replacement starts when a worker that served a job exits, not
+while the job runs (eight processes booting beside eight working ones cost the job CPU and GPU
+time). On one H100 host, a 1M-row TensorRT job on eight such workers ran 1.6-1.9x the rows/s of
+eight processes the runner started itself (bench/NOTES.md items 41-44). Thread mode (workers inside
+this process) cannot fail that way; it is Beam's.
 """
 from __future__ import annotations
 
