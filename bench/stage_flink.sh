@@ -11,10 +11,10 @@
 #
 # then, in the command that starts the job server:
 #
-#     . /root/flink/env.sh        # java on PATH, BEAM_TENSORRT_FLINK_CLASSPATH set
+#     . ~/flink/env.sh            # java on PATH, BEAM_TENSORRT_FLINK_CLASSPATH set
 #     beam-tensorrt flink-job-server --port 8099 &
 #
-# FLINK_STAGE_ROOT (default /root/flink) is where go.sh puts things.
+# FLINK_STAGE_ROOT (default ~/flink) is where go.sh puts things.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .flink[0-9]*
@@ -48,7 +48,7 @@ for k, group in enumerate(folders):
     for src, name in group:
         shutil.copyfile(src, folder / name)
     last = k == len(folders) - 1
-    script = ['set -euo pipefail', 'root="${FLINK_STAGE_ROOT:-/root/flink}"', 'mkdir -p "$root/jars"',
+    script = ['set -euo pipefail', 'root="${FLINK_STAGE_ROOT:-$HOME/flink}"', 'mkdir -p "$root/jars"',
               f'cp .flink{k}/*.jar "$root/jars/" 2>/dev/null || true',
               f'for w in .flink{k}/*.whl; do [ -e "$w" ] && python3 -m pip install -q --no-deps --no-index '
               f'--target "$root/jdk" "$w"; done']
