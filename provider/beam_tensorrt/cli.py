@@ -249,7 +249,6 @@ def cmd_flink_job_server(args) -> int:
 
 def cmd_worker_pool(args) -> int:
     from .expansion.service import serve_worker_pool
-
     from .formats import UsageError
 
     if args.prestart < 0:

@@ -208,7 +208,6 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
         self.warm_cuda = warm_cuda
         self._lock = threading.Lock()
         self._waiting: collections.deque[_Worker] = collections.deque()
-        self._serving: list[_Worker] = []
         self._closed = False
         with self._lock:
             for _ in range(self.prestart):
@@ -218,11 +217,13 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
         return _Worker(self.python, self.warm_cuda, self.preload, self._exited)
 
     def _exited(self, worker: _Worker) -> None:
-        """A worker process ended: one that served a job makes room for a prestarted one."""
+        """A worker process ended: forget it (runners need not call StopWorker), and one that served a
+        job makes room for a prestarted one."""
         with self._lock:
-            if worker in self._serving:
-                self._serving.remove(worker)
-            if worker.assigned and not self._closed and len(self._waiting) + len(self._serving) < self.prestart:
+            if self._worker_processes.get(worker.worker_id) is worker.process:
+                del self._worker_processes[worker.worker_id]
+            serving = sum(p.poll() is None for p in self._worker_processes.values())
+            if worker.assigned and not self._closed and len(self._waiting) + serving < self.prestart:
                 self._waiting.append(self._spawn())
 
     def _next_worker(self) -> _Worker:
@@ -251,19 +252,19 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
             log.error("%s", reason)
             return beam_fn_api_pb2.StartWorkerResponse(error=reason)
         with self._lock:
-            self._serving.append(worker)
+            self._worker_processes[worker_id] = worker.process  # Beam's StopWorker stops it
         worker.assign(worker_id, start_worker_request.control_endpoint.url, start_worker_request.logging_endpoint.url)
-        self._worker_processes[worker_id] = worker.process  # Beam's StopWorker stops it
         log.info("started SDK worker %s (pid %d)", worker_id, worker.process.pid)
         return beam_fn_api_pb2.StartWorkerResponse()
 
     def close(self) -> None:
-        """Stop every worker process: waiting, serving, and those Beam's StopWorker has not."""
+        """Stop every worker process: those waiting for a job and those serving one."""
         with self._lock:
             self._closed = True
-            workers, self._waiting, self._serving = [*self._waiting, *self._serving], collections.deque(), []
-        for worker in workers:
+            waiting, self._waiting = list(self._waiting), collections.deque()
+            serving = list(self._worker_processes.values())
+        for worker in waiting:
             worker.stop()
-        for process in list(self._worker_processes.values()):
+        for process in serving:
             if process.poll() is None:
                 process.terminate()
