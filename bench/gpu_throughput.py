@@ -12,6 +12,9 @@ bench/random_bert.py. Data: SST-2 dev phrases repeated to --rows. Rows, in order
   ClassifyText       end to end in a Beam pipeline (FnApiRunner) reading sharded text files, per
                      backend: Beam batch as the baselines, a larger Beam batch, several SDK worker
                      processes sharing the GPU (how Dataflow/Flink/Spark run Python workers)
+  ClassifyTextBatches  end to end, one SDK process, reading the same text from Parquet shards as Arrow
+                     tables (ReadFromParquetBatched, row groups of --arrow-batches rows), one table
+                     per inference batch; its groups are the larger Beam batch's (--arrow-batches)
   HF pipeline        Beam's HuggingFacePipelineModelHandler (Beam YAML's built-in RunInference
                      type), fp16, same Beam batch size, batch_size passed to the pipeline
   PyTorch keyed      Beam's documented pattern: a tokenizing Map (padding to max_seq_len) +
@@ -47,11 +50,11 @@ def flops(rows: int, seq: int, hidden: int, layers: int) -> float:
 PIPELINE_ARGS: list[str] = []
 
 
-def run_pipeline(texts, transform, extra_args=(), namespace="", runner=None):
+def run_pipeline(texts, transform, extra_args=(), namespace="", runner=None, parquet_row_group=0):
     from bench.pipeline_timing import timed_pipeline
 
     return timed_pipeline(texts, lambda: transform, [*PIPELINE_ARGS, *extra_args], metrics_namespace=namespace,
-                          runner=runner)
+                          runner=runner, parquet_row_group=parquet_row_group)
 
 
 @contextlib.contextmanager
@@ -147,6 +150,9 @@ def main() -> int:
                          "--warm-cuda` workers (booted before the job is submitted)")
     ap.add_argument("--preload", action="store_true",
                     help="with --prestarted-pool: also run it with the model loaded by the workers ahead (--preload)")
+    ap.add_argument("--arrow-batches", type=int, default=0,
+                    help="also run ClassifyTextBatches, one process, on Parquet row groups of this many rows "
+                         "(on --rows, and on --long-rows when given)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--hf-fraction", type=int, default=20, help="time the HF pipeline handler on rows/N")
@@ -233,6 +239,17 @@ def main() -> int:
         print(f"{label}: {t.summary()}; to the last row out {t.rows / t.last_row_s:.0f}/s", flush=True)
         return t
 
+    def timed_tables(backend, label, texts_in):
+        """ClassifyTextBatches on Arrow tables read from Parquet; its groups are those of Beam batch
+        ``big`` (both tokenize and pack 256 rows at a time, in input order)."""
+        from beam_tensorrt.batches import ClassifyTextBatches
+
+        label = f"ClassifyTextBatches {backend}, {label}"
+        t = run_pipeline(texts_in, ClassifyTextBatches(**model_config(backend), model_copies=args.model_copies),
+                         namespace=NS, parquet_row_group=args.arrow_batches)
+        rows[label] = t.__dict__ | {"steady": t.steady_rate, "batch": big, "backend": backend}
+        print(f"{label}: {t.summary()}; to the last row out {t.rows / t.last_row_s:.0f}/s", flush=True)
+
     worker_counts = [int(w) for w in args.workers.split(",") if w]
     long_texts = read_sst2(args.data, args.long_rows) if args.long_rows else []
     for backend in backends:
@@ -240,6 +257,8 @@ def main() -> int:
             timed(backend, f"Beam batch {batch}, 1 process", texts, batch)
         for workers in worker_counts:
             timed(backend, f"Beam batch {big}, {workers} processes", texts, big, "multi_processing", workers)
+        if args.arrow_batches:
+            timed_tables(backend, f"row groups of {args.arrow_batches}, 1 process", texts)
         if long_texts:
             # Start-up (process start, imports, model load) is paid once per process; a longer input
             # shows what it costs against throughput, as a long-running job would see it.
@@ -258,6 +277,8 @@ def main() -> int:
                     with prestarted_pool(procs, warm_cuda=on_gpu, preload=json.dumps(model_config(backend))) as runner:
                         timed(backend, f"Beam batch {big}, {procs} prestarted pool workers, model preloaded, {k}",
                               long_texts, big, workers=procs, runner=runner)
+            if args.arrow_batches:
+                timed_tables(backend, f"row groups of {args.arrow_batches}, 1 process, {k}", long_texts)
             for threads in [int(w) for w in args.threads.split(",") if w]:
                 timed(backend, f"Beam batch {big}, 1 process {threads} threads, {k}", long_texts, big,
                       "multi_threading", threads)

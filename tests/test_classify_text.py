@@ -81,6 +81,22 @@ def test_without_error_handling_a_bad_row_fails_the_pipeline_with_the_reason():
             _ = p | beam.Create([{"text": "fine"}, {"text": 3}]) | ClassifyText()
 
 
+def test_a_batch_whose_inference_fails_goes_to_the_error_output_row_by_row(monkeypatch):
+    from beam_tensorrt.classifier import TextClassifier
+
+    def broken(self, texts):
+        raise RuntimeError("device lost")
+
+    monkeypatch.setattr(TextClassifier, "classify", broken)
+    with beam.Pipeline(options=OPTIONS) as p:
+        result = (p | beam.Create([{"n": 1, "text": "good"}, {"n": 2, "text": "bad"}])
+                    | ClassifyText(max_batch_size=8, error_handling={"output": "bad"}))
+        assert_that(result["output"], equal_to([]))
+        assert_that(result["bad"] | beam.Map(lambda e: (e.element["n"], e.msg, "in broken" in e.stack)),
+                    equal_to([(1, "inference failed: RuntimeError('device lost')", True),
+                              (2, "inference failed: RuntimeError('device lost')", True)]), label="errors")
+
+
 @pytest.mark.parametrize("kwargs, field", [
     ({"modle": "x"}, "modle"),
     ({"backend": "cuda-magic"}, "backend"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["ClassifyText", "TextClassificationModelHandler", "__version__"]
+__all__ = ["ClassifyText", "ClassifyTextBatches", "TextClassificationModelHandler", "__version__"]
 
 
 def __getattr__(name: str):
@@ -17,6 +17,10 @@ def __getattr__(name: str):
         from .transform import ClassifyText
 
         return ClassifyText
+    if name == "ClassifyTextBatches":
+        from .batches import ClassifyTextBatches
+
+        return ClassifyTextBatches
     if name == "TextClassificationModelHandler":
         from .handler import TextClassificationModelHandler
 

@@ -24,6 +24,15 @@ class ClassPrediction(NamedTuple):
     truncated: bool  # the text was cut at max_seq_len
 
 
+class BatchPrediction(NamedTuple):
+    """A batch's predictions as arrays, in input order."""
+
+    best: np.ndarray  # [rows] index of the predicted label
+    probabilities: np.ndarray  # [rows, labels]
+    truncated: np.ndarray  # bool [rows]
+    failures: dict[int, str]  # row -> why it could not be classified (its other values are meaningless)
+
+
 class RowFailure(NamedTuple):
     """A row that could not be classified even alone (after out-of-memory retries in halves)."""
 
@@ -171,19 +180,25 @@ class TextClassifier:
             self._run_or_split(rows[:half], encodings, out, truncated, failures)
             self._run_or_split(rows[half:], encodings, out, truncated, failures)
 
-    def classify(self, texts: Sequence[str]) -> list[ClassPrediction | RowFailure]:
-        if not texts:
-            return []
+    def predict(self, texts: Sequence[str]) -> "BatchPrediction":
+        """The batch's predictions as arrays (no Python object per row): what batch-native callers
+        turn into columns, and what ``classify`` turns into one tuple a row."""
         logits, truncated, failures = self.logits(texts)
         for i in np.flatnonzero(~np.isfinite(logits).all(axis=1)).tolist():
             failures.setdefault(i, f"the {self.session.name} backend returned non-finite logits {logits[i].tolist()}")
         probs = softmax(np.nan_to_num(logits))
-        best = probs.argmax(axis=1)
+        return BatchPrediction(probs.argmax(axis=1), probs, truncated, failures)
+
+    def classify(self, texts: Sequence[str]) -> list[ClassPrediction | RowFailure]:
+        if not texts:
+            return []
+        p = self.predict(texts)
         labels = self.labels
         # Whole-array conversions to Python objects, then one tuple per row.
-        rows = zip(best.tolist(), probs.max(axis=1).tolist(), probs.tolist(), truncated.tolist())
-        predictions: list[ClassPrediction | RowFailure] = [ClassPrediction(labels[b], p, ps, t) for b, p, ps, t in rows]
-        for i, reason in failures.items():
+        rows = zip(p.best.tolist(), p.probabilities.max(axis=1).tolist(), p.probabilities.tolist(),
+                   p.truncated.tolist())
+        predictions: list[ClassPrediction | RowFailure] = [ClassPrediction(labels[b], s, ps, t) for b, s, ps, t in rows]
+        for i, reason in p.failures.items():
             predictions[i] = RowFailure(reason)
         return predictions
 

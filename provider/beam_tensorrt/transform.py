@@ -1,7 +1,6 @@
 """``ClassifyText``: the schema'd PTransform that Python, Beam YAML and Java pipelines call."""
 from __future__ import annotations
 
-import traceback
 from typing import Any, Mapping, Optional
 
 import apache_beam as beam
@@ -144,6 +143,15 @@ def _raise_row_failure(error) -> None:
     raise RuntimeError(f"{error.msg} (set error_handling to route such rows to an error output)")
 
 
+def inference_failure(exc_info: Any) -> tuple[str, str]:
+    """(message, stack) of a failure that Beam's ``with_exception_handling`` caught: it hands on
+    ``(exception class, repr(exception), formatted traceback lines)``, not the exception itself."""
+    if isinstance(exc_info, tuple) and len(exc_info) == 3:
+        _, described, lines = exc_info
+        return f"inference failed: {described}", "".join(lines) if isinstance(lines, list) else str(lines)
+    return f"inference failed: {exc_info!r}", ""
+
+
 class _FailedBatchToErrors(beam.DoFn):
     """RunInference's failed batches -> one error row per input row, with the exception."""
 
@@ -152,10 +160,9 @@ class _FailedBatchToErrors(beam.DoFn):
 
     def process(self, failure):
         batch, exc_info = failure
-        exc = exc_info[1] if isinstance(exc_info, tuple) else exc_info
-        stack = "".join(traceback.format_exception(*exc_info)) if isinstance(exc_info, tuple) else ""
+        message, stack = inference_failure(exc_info)
         for fields, _text in batch:
-            yield error_row(self._element_of(fields), f"inference failed: {type(exc).__name__}: {exc}", stack)
+            yield error_row(self._element_of(fields), message, stack)
 
 
 class ClassifyText(beam.PTransform):

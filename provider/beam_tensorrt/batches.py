@@ -1,0 +1,262 @@
+"""``ClassifyTextBatches``: ClassifyText for columnar batches (Arrow tables), without a Beam element
+per row.
+
+Beam's per-element machinery costs a Python SDK process roughly 10 µs a row (bench/NOTES.md), more
+than a GPU needs to classify a short text. Pipelines whose data is columnar already (Parquet read
+with ``ReadFromParquetBatched``, Arrow from a DataFrame) can keep one element per table: each table is
+tokenized, packed and classified as a whole by RunInference (Beam's pre-batched mode,
+``with_no_batching``), and comes out as a table with the prediction columns added.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional, Sequence
+
+import apache_beam as beam
+
+from .beam_inference import PredictionResult, RunInference
+from .classifier import BatchPrediction, TextClassifier
+from .config import ClassifyTextConfig, ConfigError
+from .handler import TextClassificationModelHandler
+from .transform import ERRORS_TAG, ClassifyText, _raise_row_failure, error_row, inference_failure
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Beam's batching settings have no meaning here: the input's tables are the batches.
+BATCHING_FIELDS = ("min_batch_size", "max_batch_size", "max_batch_duration_secs")
+
+
+def as_table(element: Any) -> "pa.Table":
+    import pyarrow as pa
+
+    if isinstance(element, pa.Table):
+        return element
+    if isinstance(element, pa.RecordBatch):
+        return pa.Table.from_batches([element])
+    raise TypeError(f"ClassifyTextBatches takes pyarrow Tables or RecordBatches, got {type(element).__name__}")
+
+
+def text_column(table: "pa.Table", text_field: str) -> "pa.ChunkedArray":
+    """The text column as strings, or ValueError with the reason every row of the table fails."""
+    import pyarrow as pa
+
+    if text_field not in table.column_names:
+        raise ValueError(f"field '{text_field}' is missing (row has: {', '.join(table.column_names) or 'no fields'})")
+    column = table.column(text_field)
+    kind = column.type
+    if pa.types.is_dictionary(kind) and (pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)):
+        column = column.cast(kind.value_type)  # Parquet readers may hand strings dictionary-encoded
+    elif pa.types.is_null(kind):
+        return column.cast(pa.string())  # a column of nulls only: each row fails as null
+    elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise ValueError(f"field '{text_field}' must be a string, got {kind}")
+    return column
+
+
+class _SplitTables(beam.DoFn):
+    """Each table's classifiable rows go on as one table; the others to the error output, a row
+    each, with the reason. Empty tables are dropped."""
+
+    def __init__(self, text_field: str, output_names: list[str], fail_fast: bool, allow_empty: bool):
+        self._text_field = text_field
+        self._output_names = output_names
+        self._fail_fast = fail_fast
+        self._allow_empty = allow_empty
+
+    def _reject(self, rows: Iterable[dict], reasons: Iterable[str]):
+        for row, reason in zip(rows, reasons):
+            if self._fail_fast:
+                raise ValueError(f"{reason} (row: {row!r:.200}); set error_handling to route such rows to an "
+                                 "error output instead of failing")
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(row, reason))
+
+    def process(self, element):
+        import pyarrow.compute as pc
+
+        table = as_table(element)
+        if table.num_rows == 0:
+            return
+        clash = [n for n in self._output_names if n in table.column_names]
+        try:
+            if clash:
+                raise ValueError(f"input already has field(s) {clash} that ClassifyText would write; "
+                                 "rename them with label_field/score_field/...")
+            column = text_column(table, self._text_field)
+        except ValueError as e:
+            yield from self._reject(table.to_pylist(), [str(e)] * table.num_rows)
+            return
+        null = column.is_null()
+        bad = null
+        if not self._allow_empty:
+            blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0)
+            bad = pc.or_(null, pc.fill_null(blank, False))
+        if not pc.any(bad).as_py():
+            yield table
+            return
+        rejected = table.filter(bad)
+        texts = rejected.column(self._text_field).to_pylist() if self._text_field in rejected.column_names else []
+        f = self._text_field
+        reasons = [f"field '{f}' is null" if t is None else
+                   f"field '{f}' is {'empty' if not t else 'only whitespace'} "
+                   "(set allow_empty_text to classify such texts)" for t in texts]
+        yield from self._reject(rejected.to_pylist(), reasons)
+        kept = table.filter(pc.invert(bad))
+        if kept.num_rows:
+            yield kept
+
+
+class _TableHandler(TextClassificationModelHandler):
+    """The text model handler, taking one Arrow table as a batch (used through ``with_no_batching``):
+    one ``PredictionResult`` per table, whose ``inference`` is the table with the prediction
+    columns added and whose failed rows are listed apart."""
+
+    def __init__(self, config: ClassifyTextConfig, **kwargs):
+        super().__init__(**kwargs)
+        self._c = config
+
+    def run_inference(self, batch: "pa.Table", model: TextClassifier,  # type: ignore[override]
+                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+        texts = batch.column(self._c.text_field).to_pylist()
+        return [PredictionResult(None, with_predictions(batch, model.predict(texts), model.labels, self._c),
+                                 self._model)]
+
+    def get_num_bytes(self, batch: "pa.Table") -> int:  # type: ignore[override]
+        return batch.column(self._c.text_field).nbytes
+
+
+class ClassifiedTable(NamedTuple):
+    """A table with the prediction columns added, and which of its rows failed (and why)."""
+
+    table: "pa.Table"
+    failures: dict[int, str]  # row index -> reason; such rows' prediction columns mean nothing
+
+
+def with_predictions(table: "pa.Table", prediction: BatchPrediction, labels: Sequence[str],
+                     config: ClassifyTextConfig) -> ClassifiedTable:
+    """``table`` with the configured prediction columns appended, built from whole arrays."""
+    import numpy as np
+    import pyarrow as pa
+
+    probs = prediction.probabilities
+    best = prediction.best
+    columns = [
+        (config.label_field, pa.array(labels, pa.string()).take(pa.array(best, pa.int64()))),
+        (config.score_field, pa.array(np.take_along_axis(probs, best[:, None], axis=1)[:, 0].astype(np.float64))),
+    ]
+    if config.probabilities_field:
+        flat = pa.array(probs.astype(np.float64).ravel())
+        offsets = pa.array(np.arange(0, probs.size + 1, probs.shape[1], dtype=np.int32))
+        columns.append((config.probabilities_field, pa.ListArray.from_arrays(offsets, flat)))
+    if config.truncated_field:
+        columns.append((config.truncated_field, pa.array(prediction.truncated, pa.bool_())))
+    for name, values in columns:
+        table = table.append_column(name, values)
+    return ClassifiedTable(table, dict(prediction.failures))
+
+
+class _ToTables(beam.DoFn):
+    """Classified tables out, less their failed rows, which go to the error output a row each."""
+
+    def __init__(self, config: ClassifyTextConfig):
+        self._c = config
+
+    def process(self, result: PredictionResult):
+        import numpy as np
+        import pyarrow as pa
+
+        classified: ClassifiedTable = result.inference  # type: ignore[assignment]
+        table, failures = classified.table, classified.failures
+        if not failures:
+            yield table
+            return
+        failed = sorted(failures)
+        added = {n for n, _ in self._c.output_fields}
+        inputs = table.select([n for n in table.column_names if n not in added])
+        for i in failed:
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(inputs.slice(i, 1).to_pylist()[0], failures[i]))
+        keep = np.ones(table.num_rows, dtype=np.bool_)
+        keep[failed] = False
+        kept = table.filter(pa.array(keep))
+        if kept.num_rows:
+            yield kept
+
+
+class _FailedTablesToErrors(beam.DoFn):
+    """A table whose inference raised -> one error row per input row, with the exception."""
+
+    def process(self, failure):
+        table, exc_info = failure
+        message, stack = inference_failure(exc_info)
+        for row in as_table(table).to_pylist():
+            yield error_row(row, message, stack)
+
+
+class ClassifyTextBatches(beam.PTransform):
+    """ClassifyText for a PCollection of ``pyarrow.Table`` (or ``RecordBatch``) elements: each table
+    comes out as one table with the prediction columns added, classified as a whole.
+
+    For columnar pipelines (``beam.io.ReadFromParquetBatched``, DataFrames converted to Arrow) it
+    skips Beam's per-row work, which bounds ``ClassifyText`` in one Python process well below what a
+    GPU backend can do; the input's tables are the inference batches (RunInference's pre-batched
+    mode), so size them at the source (Parquet row groups of a few thousand rows or more). The
+    configuration is ClassifyText's, except Beam's batching fields (``min_batch_size``,
+    ``max_batch_size``, ``max_batch_duration_secs``), which are rejected here. Output columns: the
+    input's, then ``label`` (string), ``score`` (double) and, when configured, ``probabilities``
+    (list of double) and ``truncated`` (bool).
+
+    Rows that cannot be classified (text null, empty or whitespace, the text column missing or not
+    a string, a clash with an output name, a table whose inference failed) are taken out of their
+    table and, with ``error_handling={"output": NAME}``, go to output NAME one row each as
+    ``Row(element=<the row as a dict>, msg, stack)``; without it the pipeline fails with the reason.
+
+    Example::
+
+        with beam.Pipeline() as p:
+            tables = p | beam.io.ReadFromParquetBatched("reviews-*.parquet", columns=["id", "text"])
+            result = tables | ClassifyTextBatches(backend="tensorrt", error_handling={"output": "errors"})
+            result["output"] | beam.io.WriteToParquetBatched("out/classified", schema=OUT_SCHEMA)
+
+    Args:
+        error_handling: ``{"output": NAME}`` routes rows that cannot be classified to the output NAME.
+        model_metadata_pcoll: a PCollection of Beam ``ModelMetadata`` to swap models, as for
+            ``ClassifyText``.
+        **config: ClassifyText's configuration fields (``model``, ``backend``, ``text_field``, ...).
+    """
+
+    def __init__(self, *, error_handling: Optional[Mapping[str, Any]] = None,
+                 model_metadata_pcoll: Optional[beam.PCollection] = None, **config: Any):
+        super().__init__()
+        for name in BATCHING_FIELDS:
+            if name in config:
+                raise ConfigError(name, "ClassifyTextBatches classifies each input table as one batch; "
+                                        "size the tables at the source instead")
+        # ClassifyText validates the configuration and error_handling the same way for both.
+        self._rows = ClassifyText(error_handling=error_handling, model_metadata_pcoll=model_metadata_pcoll, **config)
+        self.config = self._rows.config
+
+    def expand(self, pcoll):
+        c = self.config
+        error_output = self._rows._error_output
+        split = pcoll | "CheckText" >> beam.ParDo(
+            _SplitTables(c.text_field, [n for n, _ in c.output_fields], fail_fast=error_output is None,
+                         allow_empty=c.allow_empty_text)).with_outputs(ERRORS_TAG, main="valid")
+        base = self._rows.model_handler()
+        handler = _TableHandler(c, model=c.model, backend=c.backend, max_seq_len=c.max_seq_len, options=base._options,
+                                model_copies=c.model_copies)
+        refresh: dict[str, Any] = {}
+        if self._rows._model_metadata_pcoll is not None:
+            refresh = {"model_metadata_pcoll": self._rows._model_metadata_pcoll}
+        elif c.model_watch_pattern:
+            refresh = {"watch_model_pattern": c.model_watch_pattern, "interval": c.model_watch_interval_secs}
+        inference = RunInference(handler.with_no_batching(), **refresh)
+        if error_output is None:
+            predictions = split.valid | "RunInference" >> inference
+        else:
+            predictions, failed = split.valid | "RunInference" >> inference.with_exception_handling()
+        tables = predictions | "ToTables" >> beam.ParDo(_ToTables(c)).with_outputs(ERRORS_TAG, main="tables")
+        if error_output is None:
+            _ = tables[ERRORS_TAG] | "FailOnRowError" >> beam.Map(_raise_row_failure)
+            return tables.tables
+        failed_rows = failed.failed_inferences | "FailedTables" >> beam.ParDo(_FailedTablesToErrors())
+        errors = (split[ERRORS_TAG], failed_rows, tables[ERRORS_TAG]) | "Errors" >> beam.Flatten()
+        return {"output": tables.tables, error_output: errors}
