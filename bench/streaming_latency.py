@@ -10,13 +10,14 @@ processing time) with the Python SDK worker in this process (LOOPBACK), which is
 the steps append to local files.
 
     python bench/streaming_latency.py (--prism PATH | --flink-job-endpoint HOST:PORT) --data DIR
-        [--model M] [--backend B] [--rates 200,1000,5000] [--seconds 20] [--max-batch-size 256]
+        [--model M] [--backend B] [--engine-cache DIR] [--rates 200,1000,5000] [--seconds 20] [--max-batch-size 256]
         [--json OUT]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -75,7 +76,7 @@ def run_rate(args, texts: list[str], rate: int) -> dict:
                                fire_interval=tick_ms / 1000)
              | beam.ParDo(EmitRows()).with_output_types(row_type)
              | ClassifyText(model=args.model, backend=args.backend, max_batch_size=args.max_batch_size,
-                            max_batch_duration_secs=args.max_batch_duration_secs)
+                            max_batch_duration_secs=args.max_batch_duration_secs, engine_cache=args.engine_cache)
              | beam.ParDo(RecordLatency()))
         p.run().wait_until_finish()
         first: dict[int, float] = {}
@@ -89,6 +90,15 @@ def run_rate(args, texts: list[str], rate: int) -> dict:
             "lost": len(emitted - set(first)),
             "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
             "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(lat.max())}
+
+
+def device_name() -> str:
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu (no torch)"
 
 
 def runner_options(args) -> list[str]:
@@ -106,6 +116,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--model", default="sentiment-minilm")
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--engine-cache", default=None, help="TensorRT: where plans are kept (a built plan is reused)")
     ap.add_argument("--rates", default="200,1000,5000", help="rows per second, comma-separated")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds before the first tick (model load)")
@@ -131,6 +142,7 @@ def main() -> int:
               f"{r['p90_ms']:8.1f} | {r['p99_ms']:8.1f} | {r['max_ms']:8.1f} |")
     if args.json:
         args.json.write_text(json.dumps({"model": args.model, "backend": args.backend, "runner": runner,
+                                         "device": device_name(), "cpu_cores": os.cpu_count(),
                                          "command": "python bench/streaming_latency.py " + " ".join(sys.argv[1:]),
                                          "max_batch_size": args.max_batch_size,
                                          "max_batch_duration_secs": args.max_batch_duration_secs,
