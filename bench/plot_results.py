@@ -80,6 +80,8 @@ def main() -> int:
                                                  "SDK processes spawned by the runner or prestarted by the worker pool",
         "gpu-h100-prestarted-pool-preload-1m.json": "H100: TensorRT and PyTorch, BERT-base shape, 50k SST-2 phrases; 1M with 8 SDK "
                                                     "processes: spawned by the runner, prestarted, prestarted with the model",
+        "gpu-h100-arrow-batches-1m.json": "H100, 1 SDK process: ClassifyText vs ClassifyTextBatches (Parquet), "
+                                          "BERT-base shape, 100k and 1M rows",
         "gpu-h100-padded-baselines.json": "H100: padded groups, TensorRT and PyTorch, BERT-base shape, 100k SST-2 phrases; "
                                           "Beam's HF pipeline and PyTorch handlers at Beam batch 256",
     }
@@ -87,10 +89,18 @@ def main() -> int:
         path = DOCS / name
         if path.is_file():
             bar_chart(json.loads(path.read_text()), title, path.with_suffix(".png"))
-    latency = DOCS / "gpu-h100-streaming-latency.json"
-    if latency.is_file():
-        latency_chart(json.loads(latency.read_text()), "H100, Prism streaming: ClassifyText per-row latency, "
-                      "BERT-base shape, max_batch_duration_secs=1", latency.with_suffix(".png"))
+    latencies = {
+        "gpu-h100-streaming-latency.json": "H100, Prism streaming: ClassifyText per-row latency, BERT-base shape, "
+                                           "max_batch_duration_secs=1",
+        "gpu-h100-flink-streaming-latency-4workers-run2.json": "H100, Flink streaming, 4 SDK workers (worker pool), no row "
+                                                               "lost: per-row latency, BERT-base shape, TensorRT",
+        "gpu-h100-flink-streaming-latency-loopback-bundle100.json": "H100, Flink streaming, 1 SDK process (LOOPBACK), no "
+                                                                    "row lost: per-row latency, BERT-base shape, TensorRT",
+    }
+    for name, title in latencies.items():
+        path = DOCS / name
+        if path.is_file():
+            latency_chart(json.loads(path.read_text()), title, path.with_suffix(".png"))
     return 0
 
 

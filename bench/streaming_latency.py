@@ -101,6 +101,16 @@ def device_name() -> str:
         return "cpu (no torch)"
 
 
+def describe_runner(args) -> str:
+    """Runner and SDK environment as the job got them (a later --pipeline-arg overrides the defaults)."""
+    from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
+
+    options = PipelineOptions(runner_options(args) + args.pipeline_arg)
+    environment = options.view_as(PortableOptions).environment_type
+    workers = options.view_as(PortableOptions).sdk_worker_parallelism or 1
+    return f"{'Flink' if args.flink_job_endpoint else 'Prism'} {environment}, sdk_worker_parallelism {workers}"
+
+
 def runner_options(args) -> list[str]:
     if args.flink_job_endpoint:
         return ["--runner=PortableRunner", f"--job_endpoint={args.flink_job_endpoint}", "--environment_type=LOOPBACK",
@@ -131,7 +141,7 @@ def main() -> int:
 
     texts = read_sst2(args.data)
     results = [run_rate(args, texts, int(r)) for r in args.rates.split(",")]
-    runner = "Flink LOOPBACK" if args.flink_job_endpoint else "Prism LOOPBACK"
+    runner = describe_runner(args)
     print(f"\nClassifyText streaming latency ({runner}), model {args.model}, backend {args.backend}, "
           f"max_batch_size {args.max_batch_size}, max_batch_duration_secs {args.max_batch_duration_secs}\n")
     print(f"| {'offered rows/s':>14} | {'rows':>7} | {'lost':>5} | {'repeated':>8} | {'p50 ms':>8} | {'p90 ms':>8} | "

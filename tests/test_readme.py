@@ -91,6 +91,15 @@ def test_python_pipeline():
     assert "field 'text' is empty" in proc.stdout
 
 
+def test_arrow_batches():
+    proc = subprocess.run([sys.executable, "-c", block("arrow_batches")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r"\[\{'id': 1, 'text': 'A lovely, moving film.', 'label': 'POSITIVE', 'score': 0\.9", proc.stdout), \
+        proc.stdout
+    assert "Row(element={'id': 2, 'text': None}, msg=\"field 'text' is null\"" in proc.stdout
+
+
 def test_yaml_in_process(tmp_path):
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text(block("yaml_in_process"))
