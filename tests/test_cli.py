@@ -66,6 +66,32 @@ def test_classify_csv_and_txt(tmp_path):
     assert sorted(r["label"] for r in read_jsonl(tmp_path / "txt.jsonl")) == ["NEGATIVE", "POSITIVE"]
 
 
+def test_classify_parquet_a_row_group_at_a_time_with_errors_file(tmp_path):
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "in.parquet"
+    texts = ["Simply wonderful, a joy.", None, "Awful, boring, a waste of time.", " ", "Great food and lovely staff."]
+    when = [datetime.datetime(2026, 11, 26, 8, i) for i in range(5)]
+    pq.write_table(pa.table({"k": range(5), "review": texts, "at": when}), src, row_group_size=2)
+    out, err = tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
+    proc = run_cli("classify", "--input", str(src), "--output", str(out), "--text-field", "review", "--errors", str(err),
+                   "--progress-every", "0.1")
+    assert proc.returncode == 0, proc.stderr
+    good = sorted(read_jsonl(out), key=lambda r: r["k"])
+    assert [(r["k"], r["label"], r["at"]) for r in good] == [
+        (0, "POSITIVE", "2026-11-26 08:00:00"), (2, "NEGATIVE", "2026-11-26 08:02:00"), (4, "POSITIVE", "2026-11-26 08:04:00")]
+    errors = sorted(read_jsonl(err), key=lambda e: e["element"]["k"])
+    assert [(e["element"]["k"], e["msg"]) for e in errors] == [
+        (1, "field 'review' is null"), (3, "field 'review' is only whitespace (set allow_empty_text to classify such texts)")]
+    assert proc.stderr.strip().splitlines()[-1].startswith("beam-tensorrt: classified 3 rows -> ")
+    from beam_tensorrt.jobs import count_rows
+
+    assert count_rows(str(src)) == 5  # the progress line's total, from Parquet's metadata
+
+
 def one_line_error(proc) -> str:
     """A user's mistake: exit 2 and exactly one line on stderr."""
     assert proc.returncode == 2, proc.stderr

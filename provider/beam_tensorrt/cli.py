@@ -130,11 +130,11 @@ def cmd_classify(args) -> int:
 
 
 def _add_classify(sub) -> None:
-    p = sub.add_parser("classify", help="classify a TSV, CSV, JSON-lines or text file (a local Beam pipeline)",
+    p = sub.add_parser("classify", help="classify a TSV, CSV, JSON-lines, text or Parquet file (a local Beam pipeline)",
                        description="Run ClassifyText over a file and write JSON lines (every input field + label + "
                                    "score). The input format follows the extension: .tsv, .csv (header row), "
-                                   ".jsonl/.json (one object a line), .txt (one text a line). Paths may be local or "
-                                   "any Beam filesystem (gs://, s3://...).")
+                                   ".jsonl/.json (one object a line), .txt (one text a line), .parquet (classified "
+                                   "a row group at a time). Paths may be local or any Beam filesystem (gs://, s3://...).")
     p.add_argument("--input", required=True, help="input file")
     p.add_argument("--output", required=True, help="output file, JSON lines (.jsonl)")
     p.add_argument("--errors", default=None, help="write rows that cannot be classified here (JSON lines, with the "
@@ -145,7 +145,7 @@ def _add_classify(sub) -> None:
     p.add_argument("--label-field", default="label", help="output field for the label (default: label)")
     p.add_argument("--score-field", default="score", help="output field for its probability (default: score)")
     p.add_argument("--max-seq-len", type=int, default=128, help="tokens kept per text (default: 128)")
-    p.add_argument("--batch-size", type=int, default=256, help="rows per Beam batch (default: 256)")
+    p.add_argument("--batch-size", type=int, default=256, help="rows per Beam batch (default: 256; Parquet: its row groups are the batches)")
     p.add_argument("--allow-empty-text", action="store_true", help="classify empty texts instead of rejecting them")
     p.add_argument("--engine-cache", default=None, help="TensorRT: where built plans are shared")
     p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",

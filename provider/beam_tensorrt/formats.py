@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import PurePosixPath
 
-INPUT_FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
+INPUT_FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".txt": "txt",
+                 ".parquet": "parquet"}
 OUTPUT_FORMATS = (".jsonl", ".json", ".ndjson")  # JSON lines, whatever the spelling
 
 

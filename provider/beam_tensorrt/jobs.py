@@ -1,5 +1,8 @@
 """The main job: classify a file with ClassifyText in a Beam pipeline, write JSON lines.
 
+Parquet input is read as Arrow tables and classified a table at a time (``ClassifyTextBatches``);
+the other formats a row at a time (``ClassifyText``).
+
 Files are read and written through Beam's FileSystems, so ``--input`` and ``--output`` may be local
 paths or any filesystem Beam has installed (``gs://``, ``s3://``, ``hdfs://``...).
 """
@@ -43,7 +46,13 @@ def _header(path: str, delimiter: str) -> list[str]:
 
 
 def count_rows(path: str) -> int:
-    """Rows a file holds (lines, less a header row for TSV/CSV): the progress bar's total."""
+    """Rows a file holds (lines, less a header row for TSV/CSV; Parquet's metadata): the progress
+    bar's total."""
+    if input_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        with FileSystems.open(path) as f:
+            return pq.ParquetFile(f).metadata.num_rows
     lines, last = 0, b"\n"
     with FileSystems.open(path) as f:
         while chunk := f.read(1 << 22):
@@ -98,7 +107,8 @@ def to_jsonable(value: Any) -> Any:
 
 
 def to_json_line(value: Any) -> str:
-    return json.dumps(to_jsonable(value), ensure_ascii=False)
+    # default=str: Parquet columns may hold timestamps, dates and decimals, which JSON lacks
+    return json.dumps(to_jsonable(value), ensure_ascii=False, default=str)
 
 
 def read_rows(p: beam.Pipeline, path: str, text_field: str):
@@ -195,12 +205,23 @@ def classify_file(input_path: str, output_path: str, *, errors_path: Optional[st
     check_input(input_path)
     # Errors always go to an output: without an errors file our own step rejects the first one, with
     # a message that names the CLI's flag rather than ClassifyText's error_handling.
-    transform = ClassifyText(error_handling={"output": "errors"}, **config)
     Progress.reset()
     p = beam.Pipeline(options=options)
-    rows, parse_errors = read_rows(p, input_path, transform.config.text_field)
-    result = rows | "ClassifyText" >> transform
-    (result["output"] | "Count" >> beam.ParDo(_Count("done")) | "ToJson" >> beam.Map(to_json_line)
+    parse_errors = None
+    if input_format(input_path) == "parquet":
+        from .batches import BATCHING_FIELDS, ClassifyTextBatches
+
+        # The file's row groups are the batches.
+        batches = ClassifyTextBatches(error_handling={"output": "errors"},
+                                      **{k: v for k, v in config.items() if k not in BATCHING_FIELDS})
+        result = p | "Read" >> beam.io.ReadFromParquetBatched(input_path) | "ClassifyTextBatches" >> batches
+        classified = result["output"] | "ToRows" >> beam.FlatMap(lambda table: table.to_pylist())
+    else:
+        transform = ClassifyText(error_handling={"output": "errors"}, **config)
+        rows, parse_errors = read_rows(p, input_path, transform.config.text_field)
+        result = rows | "ClassifyText" >> transform
+        classified = result["output"]
+    (classified | "Count" >> beam.ParDo(_Count("done")) | "ToJson" >> beam.Map(to_json_line)
                       | "Write" >> beam.io.WriteToText(output_path, shard_name_template="", num_shards=1))
     errors = [result["errors"]] + ([parse_errors] if parse_errors is not None else [])
     errors = errors | "AllErrors" >> beam.Flatten() | "CountErrors" >> beam.ParDo(_Count("errors"))
