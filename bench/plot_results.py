@@ -82,6 +82,10 @@ def main() -> int:
                                                     "processes: spawned by the runner, prestarted, prestarted with the model",
         "gpu-h100-arrow-batches-1m.json": "H100, 1 SDK process: ClassifyText vs ClassifyTextBatches (Parquet), "
                                           "BERT-base shape, 100k and 1M rows",
+        "gpu-h100-seed-pattern-arrow-batches.json": "H100: ClassifyText and ClassifyTextBatches vs the seed's pattern (Beam's "
+                                                    "TensorRTEngineHandlerNumPy), 1 process, 100k rows",
+        "gpu-h100-torch-prestarted-pool-preload-1m.json": "H100: PyTorch, 8 SDK processes on 1M rows: spawned, prestarted, "
+                                                          "prestarted with the model preloaded",
         "gpu-h100-padded-baselines.json": "H100: padded groups, TensorRT and PyTorch, BERT-base shape, 100k SST-2 phrases; "
                                           "Beam's HF pipeline and PyTorch handlers at Beam batch 256",
     }
