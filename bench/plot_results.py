@@ -89,10 +89,6 @@ def main() -> int:
         "gpu-h100-padded-baselines.json": "H100: padded groups, TensorRT and PyTorch, BERT-base shape, 100k SST-2 phrases; "
                                           "Beam's HF pipeline and PyTorch handlers at Beam batch 256",
     }
-    for name, title in charts.items():
-        path = DOCS / name
-        if path.is_file():
-            bar_chart(json.loads(path.read_text()), title, path.with_suffix(".png"))
     latencies = {
         "gpu-h100-streaming-latency.json": "H100, Prism streaming: ClassifyText per-row latency, BERT-base shape, "
                                            "max_batch_duration_secs=1",
@@ -101,10 +97,11 @@ def main() -> int:
         "gpu-h100-flink-streaming-latency-loopback-bundle100.json": "H100, Flink streaming, 1 SDK process (LOOPBACK), no "
                                                                     "row lost: per-row latency, BERT-base shape, TensorRT",
     }
-    for name, title in latencies.items():
-        path = DOCS / name
-        if path.is_file():
-            latency_chart(json.loads(path.read_text()), title, path.with_suffix(".png"))
+    for draw, titles in ((bar_chart, charts), (latency_chart, latencies)):
+        for name, title in titles.items():
+            path = DOCS / name
+            if path.is_file():
+                draw(json.loads(path.read_text()), title, path.with_suffix(".png"))
     return 0
 
 

@@ -54,6 +54,7 @@ def test_bad_rows_leave_their_table_for_the_error_output_with_reason():
         10: (pa.record_batch({"n": [10], "body": ["fine"]}), "'text' is missing"),
         11: (pa.table({"n": [11], "text": [42]}), "must be a string, got int64"),
         12: (pa.table({"n": [12], "text": ["ok"], "label": ["x"]}), "already has field(s) ['label']"),
+        13: ({"n": 13, "text": "a row, not a table"}, "takes pyarrow Tables or RecordBatches, got dict"),
     }
     reasons = {2: "is null", 3: "is empty", 4: "only whitespace", **{n: why for n, (_, why) in other.items()}}
     with beam.Pipeline(options=OPTIONS) as p:

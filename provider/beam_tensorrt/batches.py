@@ -73,7 +73,11 @@ class _SplitTables(beam.DoFn):
     def process(self, element):
         import pyarrow.compute as pc
 
-        table = as_table(element)
+        try:
+            table = as_table(element)
+        except TypeError as e:
+            yield from self._reject([element], [str(e)])
+            return
         if table.num_rows == 0:
             return
         clash = [n for n in self._output_names if n in table.column_names]
