@@ -106,7 +106,7 @@ def test_rows_that_fail_alone_leave_the_table_and_the_rest_stays_in_order(defaul
     clf = TextClassifier(default_artifact, FlakyMemorySession(OnnxRuntimeSession(default_artifact), 100, poison), 128)
     table = pa.table({"n": [1, 2, 3, 4], "text": ["a lovely film", "a zebra film", "a dreadful film", "zebra"]})
     config = ClassifyTextConfig()
-    classified = with_predictions(table, clf.predict(table.column("text").to_pylist()), clf.labels, config)
+    classified = with_predictions(table, clf.predict(table.column("text").to_pylist()), config)
     assert sorted(classified.failures) == [1, 3]
     with beam.Pipeline(options=OPTIONS) as p:
         out = (p | beam.Create([PredictionResult(None, classified)])
@@ -135,8 +135,8 @@ def test_scores_are_the_probability_of_the_label_column():
     probs = np.array([[0.2, 0.8], [0.9, 0.1]], np.float32)
     from beam_tensorrt.classifier import BatchPrediction
 
-    out = with_predictions(pa.table({"text": ["a", "b"]}), BatchPrediction(probs.argmax(1), probs, np.array([False, True]), {}),
-                           ["NEG", "POS"], ClassifyTextConfig(truncated_field="cut"))
+    prediction = BatchPrediction(["NEG", "POS"], probs.argmax(1), probs, np.array([False, True]), {})
+    out = with_predictions(pa.table({"text": ["a", "b"]}), prediction, ClassifyTextConfig(truncated_field="cut"))
     assert out.table.to_pylist() == [{"text": "a", "label": "POS", "score": pytest.approx(0.8), "cut": False},
                                      {"text": "b", "label": "NEG", "score": pytest.approx(0.9), "cut": True}]
 
@@ -170,3 +170,12 @@ def test_model_refresh_from_a_side_input_swaps_the_artifact(default_artifact, tm
         out = tables | ClassifyTextBatches(model_metadata_pcoll=side)
         assert_that(out | beam.Map(lambda t: t.column("label").to_pylist()),
                     equal_to([["POSITIVE", "NEGATIVE"], ["good", "bad"]]))
+
+
+def test_model_copies_shares_the_model_across_processes_with_the_same_labels(reviews):
+    # Beam loads the model in a process of its own and proxies each table to it.
+    table = pa.table({"id": [r["id"] for r in reviews], "text": [r["text"] for r in reviews]})
+    with beam.Pipeline(options=OPTIONS) as p:
+        out = p | beam.Create([table]) | ClassifyTextBatches(model_copies=1)
+        assert_that(rows_of(out) | beam.Map(lambda r: (r["id"], r["label"])),
+                    equal_to([(r["id"], r["expected"]) for r in reviews]))

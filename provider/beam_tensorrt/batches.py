@@ -9,7 +9,7 @@ tokenized, packed and classified as a whole by RunInference (Beam's pre-batched 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional
 
 import apache_beam as beam
 
@@ -121,8 +121,8 @@ class _TableHandler(TextClassificationModelHandler):
     def run_inference(self, batch: "pa.Table", model: TextClassifier,  # type: ignore[override]
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
         texts = batch.column(self._c.text_field).to_pylist()
-        return [PredictionResult(None, with_predictions(batch, model.predict(texts), model.labels, self._c),
-                                 self._model)]
+        # Only methods: with model_copies the model is a proxy to the process holding it.
+        return [PredictionResult(None, with_predictions(batch, model.predict(texts), self._c), self._model)]
 
     def get_num_bytes(self, batch: "pa.Table") -> int:  # type: ignore[override]
         return batch.column(self._c.text_field).nbytes
@@ -135,8 +135,7 @@ class ClassifiedTable(NamedTuple):
     failures: dict[int, str]  # row index -> reason; such rows' prediction columns mean nothing
 
 
-def with_predictions(table: "pa.Table", prediction: BatchPrediction, labels: Sequence[str],
-                     config: ClassifyTextConfig) -> ClassifiedTable:
+def with_predictions(table: "pa.Table", prediction: BatchPrediction, config: ClassifyTextConfig) -> ClassifiedTable:
     """``table`` with the configured prediction columns appended, built from whole arrays."""
     import numpy as np
     import pyarrow as pa
@@ -144,7 +143,7 @@ def with_predictions(table: "pa.Table", prediction: BatchPrediction, labels: Seq
     probs = prediction.probabilities
     best = prediction.best
     columns = [
-        (config.label_field, pa.array(labels, pa.string()).take(pa.array(best, pa.int64()))),
+        (config.label_field, pa.array(prediction.labels, pa.string()).take(pa.array(best, pa.int64()))),
         (config.score_field, pa.array(np.take_along_axis(probs, best[:, None], axis=1)[:, 0].astype(np.float64))),
     ]
     if config.probabilities_field:

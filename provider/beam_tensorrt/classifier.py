@@ -27,6 +27,7 @@ class ClassPrediction(NamedTuple):
 class BatchPrediction(NamedTuple):
     """A batch's predictions as arrays, in input order."""
 
+    labels: list[str]  # the model's, in its order (also where the model is a proxy to another process)
     best: np.ndarray  # [rows] index of the predicted label
     probabilities: np.ndarray  # [rows, labels]
     truncated: np.ndarray  # bool [rows]
@@ -187,13 +188,13 @@ class TextClassifier:
         for i in np.flatnonzero(~np.isfinite(logits).all(axis=1)).tolist():
             failures.setdefault(i, f"the {self.session.name} backend returned non-finite logits {logits[i].tolist()}")
         probs = softmax(np.nan_to_num(logits))
-        return BatchPrediction(probs.argmax(axis=1), probs, truncated, failures)
+        return BatchPrediction(self.labels, probs.argmax(axis=1), probs, truncated, failures)
 
     def classify(self, texts: Sequence[str]) -> list[ClassPrediction | RowFailure]:
         if not texts:
             return []
         p = self.predict(texts)
-        labels = self.labels
+        labels = p.labels
         # Whole-array conversions to Python objects, then one tuple per row.
         rows = zip(p.best.tolist(), p.probabilities.max(axis=1).tolist(), p.probabilities.tolist(),
                    p.truncated.tolist())
