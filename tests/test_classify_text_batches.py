@@ -48,6 +48,13 @@ def test_parquet_tables_agree_with_classify_text_row_by_row(reviews, tmp_path):
                     equal_to([(i, True, True) for i in ids]), label="same as ClassifyText")
 
 
+def invalid_utf8(texts: list[bytes]) -> pa.Array:
+    """A string array holding these bytes as they are (pyarrow checks UTF-8 only when asked)."""
+    offsets = np.cumsum([0] + [len(t) for t in texts]).astype(np.int32)
+    return pa.Array.from_buffers(pa.string(), len(texts), [None, pa.py_buffer(offsets.tobytes()),
+                                                          pa.py_buffer(b"".join(texts))])
+
+
 def test_bad_rows_leave_their_table_for_the_error_output_with_reason():
     table = pa.table({"n": [1, 2, 3, 4, 5], "text": ["a wonderful, moving film", None, "", " \t", "dull and flat"]})
     other = {
@@ -55,17 +62,21 @@ def test_bad_rows_leave_their_table_for_the_error_output_with_reason():
         11: (pa.table({"n": [11], "text": [42]}), "must be a string, got int64"),
         12: (pa.table({"n": [12], "text": ["ok"], "label": ["x"]}), "already has field(s) ['label']"),
         13: ({"n": 13, "text": "a row, not a table"}, "takes pyarrow Tables or RecordBatches, got dict"),
+        14: (pa.table({"n": [14, 15], "text": invalid_utf8(["a \xff\xfe film".encode("latin-1"), b"a fine film"])}),
+             "is not valid UTF-8 (invalid start byte at byte 2)"),
     }
     reasons = {2: "is null", 3: "is empty", 4: "only whitespace", **{n: why for n, (_, why) in other.items()}}
+    kept = [(1, "POSITIVE"), (5, "NEGATIVE"), (15, "POSITIVE")]
     with beam.Pipeline(options=OPTIONS) as p:
         result = (p | beam.Create([table, pa.table({"n": [], "text": pa.array([], pa.string())})]
                                   + [t for t, _ in other.values()])
                     | ClassifyTextBatches(error_handling={"output": "bad"}))
         assert set(result) == {"output", "bad"}
-        assert_that(rows_of(result["output"]) | beam.Map(lambda r: (r["n"], r["label"])),
-                    equal_to([(1, "POSITIVE"), (5, "NEGATIVE")]))
+        assert_that(rows_of(result["output"]) | beam.Map(lambda r: (r["n"], r["label"])), equal_to(kept))
         assert_that(result["bad"] | beam.Map(lambda e: (e.element["n"], reasons[e.element["n"]] in e.msg)),
                     equal_to([(n, True) for n in reasons]), label="errors")
+        assert_that(result["bad"] | beam.Filter(lambda e: e.element["n"] == 14) | beam.Map(lambda e: e.element["text"]),
+                    equal_to(["a \ufffd\ufffd film"]), label="repaired text on the error row")
 
 
 def test_dictionary_encoded_text_and_empty_text_when_allowed():

@@ -53,6 +53,30 @@ def text_column(table: "pa.Table", text_field: str) -> "pa.ChunkedArray":
     return column
 
 
+def check_utf8(column: "pa.ChunkedArray", text_field: str) -> tuple[dict[int, str], "pa.ChunkedArray"]:
+    """({row: why its text is not valid UTF-8}, the column with such texts repaired). Arrow strings
+    are UTF-8 by contract, but a file written elsewhere may break it, and Python cannot read them."""
+    import pyarrow as pa
+
+    try:
+        column.validate(full=True)
+        return {}, column
+    except pa.ArrowInvalid:
+        pass
+    reasons: dict[int, str] = {}
+    repaired: list[Optional[str]] = []
+    for i, raw in enumerate(column.cast(pa.binary()).to_pylist()):  # the same bytes, unchecked
+        if raw is None:
+            repaired.append(None)
+            continue
+        try:
+            repaired.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            reasons[i] = f"field '{text_field}' is not valid UTF-8 ({e.reason} at byte {e.start})"
+            repaired.append(raw.decode("utf-8", "replace"))
+    return reasons, pa.chunked_array([pa.array(repaired, pa.string())])
+
+
 class _SplitTables(beam.DoFn):
     """Each table's classifiable rows go on as one table; the others to the error output, a row
     each, with the reason. Empty tables are dropped."""
@@ -71,6 +95,8 @@ class _SplitTables(beam.DoFn):
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(row, reason))
 
     def process(self, element):
+        import numpy as np
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         try:
@@ -89,22 +115,26 @@ class _SplitTables(beam.DoFn):
         except ValueError as e:
             yield from self._reject(table.to_pylist(), [str(e)] * table.num_rows)
             return
-        null = column.is_null()
-        bad = null
+        f = self._text_field
+        invalid, column = check_utf8(column, f)
+        if invalid:  # the rest is checked, classified and reported from a repaired copy
+            table = table.set_column(table.column_names.index(f), f, column)
+        bad = np.array(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         if not self._allow_empty:
-            blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0)
-            bad = pc.or_(null, pc.fill_null(blank, False))
-        if not pc.any(bad).as_py():
+            blank = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0), False)
+            bad |= blank.to_numpy(zero_copy_only=False)
+        bad[list(invalid)] = True
+        if not bad.any():
             yield table
             return
-        rejected = table.filter(bad)
-        texts = rejected.column(self._text_field).to_pylist() if self._text_field in rejected.column_names else []
-        f = self._text_field
-        reasons = [f"field '{f}' is null" if t is None else
-                   f"field '{f}' is {'empty' if not t else 'only whitespace'} "
-                   "(set allow_empty_text to classify such texts)" for t in texts]
-        yield from self._reject(rejected.to_pylist(), reasons)
-        kept = table.filter(pc.invert(bad))
+        rows = np.flatnonzero(bad)
+        rejected = table.take(rows).to_pylist()
+        reasons = [invalid.get(i) or (f"field '{f}' is null" if row[f] is None else
+                                      f"field '{f}' is {'empty' if not row[f] else 'only whitespace'} "
+                                      "(set allow_empty_text to classify such texts)")
+                   for i, row in zip(rows.tolist(), rejected)]
+        yield from self._reject(rejected, reasons)
+        kept = table.filter(pa.array(~bad))
         if kept.num_rows:
             yield kept
 
@@ -207,9 +237,9 @@ class ClassifyTextBatches(beam.PTransform):
     input's, then ``label`` (string), ``score`` (double) and, when configured, ``probabilities``
     (list of double) and ``truncated`` (bool).
 
-    Rows that cannot be classified (text null, empty or whitespace, the text column missing or not
-    a string, a clash with an output name, a table whose inference failed) are taken out of their
-    table and, with ``error_handling={"output": NAME}``, go to output NAME one row each as
+    Rows that cannot be classified (text null, empty, whitespace or not valid UTF-8, the text column
+    missing or not a string, a clash with an output name, a table whose inference failed) are taken
+    out of their table and, with ``error_handling={"output": NAME}``, go to output NAME one row each as
     ``Row(element=<the row as a dict>, msg, stack)``; without it the pipeline fails with the reason.
 
     Example::
