@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional
 
 import apache_beam as beam
 
-from .beam_inference import PredictionResult, RunInference
+from .beam_inference import PredictionResult
 from .classifier import BatchPrediction, TextClassifier
 from .config import ClassifyTextConfig, ConfigError
 from .handler import TextClassificationModelHandler
@@ -269,19 +269,13 @@ class ClassifyTextBatches(beam.PTransform):
 
     def expand(self, pcoll):
         c = self.config
-        error_output = self._rows._error_output
+        error_output = self._rows.error_output
         split = pcoll | "CheckText" >> beam.ParDo(
             _SplitTables(c.text_field, [n for n, _ in c.output_fields], fail_fast=error_output is None,
                          allow_empty=c.allow_empty_text)).with_outputs(ERRORS_TAG, main="valid")
-        base = self._rows.model_handler()
-        handler = _TableHandler(c, model=c.model, backend=c.backend, max_seq_len=c.max_seq_len, options=base._options,
-                                model_copies=c.model_copies)
-        refresh: dict[str, Any] = {}
-        if self._rows._model_metadata_pcoll is not None:
-            refresh = {"model_metadata_pcoll": self._rows._model_metadata_pcoll}
-        elif c.model_watch_pattern:
-            refresh = {"watch_model_pattern": c.model_watch_pattern, "interval": c.model_watch_interval_secs}
-        inference = RunInference(handler.with_no_batching(), **refresh)
+        handler = _TableHandler(c, model=c.model, backend=c.backend, max_seq_len=c.max_seq_len,
+                                options=self._rows.backend_options(), model_copies=c.model_copies)
+        inference = self._rows.run_inference(handler.with_no_batching())
         if error_output is None:
             predictions = split.valid | "RunInference" >> inference
         else:

@@ -217,12 +217,29 @@ class ClassifyText(beam.PTransform):
                 raise ConfigError("error_handling", f"unknown key(s) {sorted(unknown)}; only 'output' is supported")
             self._error_output = error_handling["output"]
 
+    def backend_options(self) -> BackendOptions:
+        c = self.config
+        return BackendOptions(intra_op_threads=c.intra_op_threads, device=c.device, engine_cache=c.engine_cache,
+                              packing=c.packing)
+
+    @property
+    def error_output(self) -> Optional[str]:
+        """The error output's name (``error_handling``), or None: bad rows fail the pipeline."""
+        return self._error_output
+
+    def run_inference(self, handler) -> RunInference:
+        """Beam's RunInference on ``handler``, with the configured model refresh."""
+        c = self.config
+        if self._model_metadata_pcoll is not None:
+            return RunInference(handler, model_metadata_pcoll=self._model_metadata_pcoll)
+        if c.model_watch_pattern:
+            return RunInference(handler, watch_model_pattern=c.model_watch_pattern, interval=c.model_watch_interval_secs)
+        return RunInference(handler)
+
     def model_handler(self) -> TextClassificationModelHandler:
         c = self.config
         return TextClassificationModelHandler(
-            c.model, c.backend, c.max_seq_len,
-            options=BackendOptions(intra_op_threads=c.intra_op_threads, device=c.device, engine_cache=c.engine_cache,
-                                   packing=c.packing),
+            c.model, c.backend, c.max_seq_len, options=self.backend_options(),
             min_batch_size=c.min_batch_size, max_batch_size=c.max_batch_size,
             max_batch_duration_secs=c.max_batch_duration_secs, model_copies=c.model_copies)
 
@@ -257,12 +274,7 @@ class ClassifyText(beam.PTransform):
             _SplitByValidity(c.text_field, [n for n, _ in c.output_fields], fail_fast=self._error_output is None,
                              allow_empty=c.allow_empty_text)
         ).with_outputs(ERRORS_TAG, main="valid")
-        refresh: dict[str, Any] = {}
-        if self._model_metadata_pcoll is not None:
-            refresh = {"model_metadata_pcoll": self._model_metadata_pcoll}
-        elif c.model_watch_pattern:
-            refresh = {"watch_model_pattern": c.model_watch_pattern, "interval": c.model_watch_interval_secs}
-        inference = RunInference(_FieldsKeyedHandler(self.model_handler()), **refresh)
+        inference = self.run_inference(_FieldsKeyedHandler(self.model_handler()))
         if self._error_output is None:
             predictions = split.valid | "RunInference" >> inference
         else:
