@@ -181,33 +181,47 @@ def test_model_copies_shares_the_model_across_processes_with_the_same_labels(rev
         assert_that(out | beam.Map(lambda r: (r.id, r.label)), equal_to([(r["id"], r["expected"]) for r in reviews]))
 
 
-def test_model_refresh_from_a_side_input_swaps_the_artifact(default_artifact, tmp_path):
-    """Beam's model refresh, as RunInference does it: a ModelMetadata side input naming a new artifact
-    (here the manifest inside it, as a WatchFilePattern over */manifest.json reports) makes the rows
-    after it use that model. Windowed batch input on FnApiRunner, as Beam's own test of the feature."""
+REFRESH_START = 1_700_000_000  # window 1: [start, start + 10); window 2: [start + 10, start + 20)
+
+
+def relabelled_copy(artifact, dest):
+    """A copy of ``artifact`` whose labels are 'bad' and 'good': rows it classified are told apart."""
     import json
     import shutil
 
+    shutil.copytree(artifact.path, dest)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    manifest.update(labels=["bad", "good"], name="sentiment-v2")
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest
+
+
+def model_updates(new_artifact):
+    """The side input of a model refresh: the configured model in window 1, ``new_artifact`` (its
+    manifest, as a WatchFilePattern over */manifest.json reports it) from window 2 on."""
     from apache_beam.ml.inference.base import ModelMetadata
+
+    return [(REFRESH_START + 1, ModelMetadata(model_id="", model_name="default")),
+            (REFRESH_START + 11, ModelMetadata(model_id=str(new_artifact / "manifest.json"), model_name="v2"))]
+
+
+def windowed(pcoll, label):
+    """(timestamp, value) pairs -> values in fixed windows of 10 s."""
     from apache_beam.transforms import window
 
-    renamed = tmp_path / "v2"
-    shutil.copytree(default_artifact.path, renamed)
-    manifest = json.loads((renamed / "manifest.json").read_text())
-    manifest.update(labels=["bad", "good"], name="sentiment-v2")
-    (renamed / "manifest.json").write_text(json.dumps(manifest))
-    start = 1_700_000_000  # window 1: [start, start + 10); window 2: [start + 10, start + 20)
-    texts = [(start + 1, "a wonderful, moving film"), (start + 2, "a dull, lifeless mess"),
-             (start + 11, "a wonderful, moving film"), (start + 12, "a dull, lifeless mess")]
-    updates = [(start + 1, ModelMetadata(model_id="", model_name="default")),
-               (start + 11, ModelMetadata(model_id=str(renamed / "manifest.json"), model_name="v2"))]
+    return (pcoll | f"{label}Stamp" >> beam.Map(lambda x: window.TimestampedValue(x[1], x[0]))
+                  | f"{label}Window" >> beam.WindowInto(window.FixedWindows(10)))
 
-    def windowed(pcoll, label):
-        return (pcoll | f"{label}Stamp" >> beam.Map(lambda x: window.TimestampedValue(x[1], x[0]))
-                      | f"{label}Window" >> beam.WindowInto(window.FixedWindows(10)))
 
+def test_model_refresh_from_a_side_input_swaps_the_artifact(default_artifact, tmp_path):
+    """Beam's model refresh, as RunInference does it: a ModelMetadata side input naming a new artifact
+    makes the rows after it use that model. Windowed batch input on FnApiRunner, as Beam's own test of
+    the feature."""
+    renamed = relabelled_copy(default_artifact, tmp_path / "v2")
+    texts = [(REFRESH_START + 1, "a wonderful, moving film"), (REFRESH_START + 2, "a dull, lifeless mess"),
+             (REFRESH_START + 11, "a wonderful, moving film"), (REFRESH_START + 12, "a dull, lifeless mess")]
     with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
-        side = windowed(p | "Updates" >> beam.Create(updates), "Side")
+        side = windowed(p | "Updates" >> beam.Create(model_updates(renamed)), "Side")
         rows = windowed(p | "Texts" >> beam.Create(texts), "Main")
         out = rows | ClassifyText(model_metadata_pcoll=side, max_batch_size=2)
         assert_that(out | beam.Map(lambda r: (r.text[:6], r.label)),

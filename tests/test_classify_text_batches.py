@@ -155,29 +155,14 @@ def test_scores_are_the_probability_of_the_label_column():
 def test_model_refresh_from_a_side_input_swaps_the_artifact(default_artifact, tmp_path):
     """As ClassifyText's test: a ModelMetadata side input naming a new artifact makes the tables
     after it use that model (its labels here)."""
-    import json
-    import shutil
+    from tests.test_classify_text import REFRESH_START, model_updates, relabelled_copy, windowed
 
-    from apache_beam.ml.inference.base import ModelMetadata
-    from apache_beam.transforms import window
-
-    renamed = tmp_path / "v2"
-    shutil.copytree(default_artifact.path, renamed)
-    manifest = json.loads((renamed / "manifest.json").read_text())
-    manifest.update(labels=["bad", "good"], name="sentiment-v2")
-    (renamed / "manifest.json").write_text(json.dumps(manifest))
-    start = 1_700_000_000  # window 1: [start, start + 10); window 2: [start + 10, start + 20)
+    renamed = relabelled_copy(default_artifact, tmp_path / "v2")
     table = pa.table({"text": ["a wonderful, moving film", "a dull, lifeless mess"]})
-    updates = [(start + 1, ModelMetadata(model_id="", model_name="default")),
-               (start + 11, ModelMetadata(model_id=str(renamed / "manifest.json"), model_name="v2"))]
-
-    def windowed(pcoll, label):
-        return (pcoll | f"{label}Stamp" >> beam.Map(lambda x: window.TimestampedValue(x[1], x[0]))
-                      | f"{label}Window" >> beam.WindowInto(window.FixedWindows(10)))
-
     with beam.Pipeline(options=OPTIONS) as p:
-        side = windowed(p | "Updates" >> beam.Create(updates), "Side")
-        tables = windowed(p | "Tables" >> beam.Create([(start + 1, table), (start + 11, table)]), "Main")
+        side = windowed(p | "Updates" >> beam.Create(model_updates(renamed)), "Side")
+        tables = windowed(p | "Tables" >> beam.Create([(REFRESH_START + 1, table), (REFRESH_START + 11, table)]),
+                          "Main")
         out = tables | ClassifyTextBatches(model_metadata_pcoll=side)
         assert_that(out | beam.Map(lambda t: t.column("label").to_pylist()),
                     equal_to([["POSITIVE", "NEGATIVE"], ["good", "bad"]]))
