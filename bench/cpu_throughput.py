@@ -8,7 +8,7 @@ pipeline('text-classification') in PyTorch, given ``batch_size`` so it batches t
 Also printed: the tokenizer alone and the raw ONNX Runtime backend on pre-tokenized
 batches, which bound what the pipeline can reach.
 
-    python bench/cpu_throughput.py --data ../shared/data/sst2 [--rows 6735] [--batch-size 64]
+    python -m bench.cpu_throughput --data ../shared/data/sst2 [--rows 6735] [--batch-size 64]
 """
 from __future__ import annotations
 

@@ -59,33 +59,15 @@ def run_pipeline(texts, transform, extra_args=(), namespace="", runner=None, par
 
 @contextlib.contextmanager
 def prestarted_pool(workers: int, warm_cuda: bool, preload: str = ""):
-    """A `beam-tensorrt worker-pool --prestart N` subprocess, once its N workers are ready; yields a
-    FnApiRunner whose N workers it provides (the job's clock then starts with workers up).
-    ``preload``: ClassifyText's config as JSON, loaded by each worker before the job."""
-    import re
-    import signal
-    import subprocess
-
+    """A FnApiRunner whose N workers come from a `beam-tensorrt worker-pool --prestart N` booted
+    before the job (the job's clock then starts with workers up); ``preload`` as ``worker_pool``'s."""
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.transforms.environments import ExternalEnvironment
 
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "pool.log"
-        cmd = [sys.executable, "-m", "beam_tensorrt.cli", "worker-pool", "--port", "0", "--prestart", str(workers)]
-        cmd += (["--warm-cuda"] if warm_cuda else []) + (["--preload", preload] if preload else [])
-        pool = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                stderr=open(log, "w"), text=True)
-        try:
-            port = re.search(r"listening on [\d.]+:(\d+)", pool.stdout.readline())
-            assert port, log.read_text()[-3000:]
-            deadline = time.monotonic() + 300
-            while len(re.findall(r"SDK worker process \d+ ready", log.read_text())) < workers:
-                assert pool.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-                time.sleep(0.2)
-            yield FnApiRunner(default_environment=ExternalEnvironment(f"127.0.0.1:{port.group(1)}"))
-        finally:
-            pool.send_signal(signal.SIGTERM)
-            pool.wait(timeout=60)
+    from bench.worker_pool import worker_pool
+
+    with worker_pool(workers, warm_cuda, preload) as address:
+        yield FnApiRunner(default_environment=ExternalEnvironment(address))
 
 
 def hf_checkpoint(artifact_dir: Path, out: Path) -> Path:

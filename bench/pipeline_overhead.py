@@ -10,7 +10,7 @@ process (FnApiRunner in memory, or with bundle threads), with the classifier doi
   full             the real classifier on --backend
 The difference between two rows is what that layer costs a row in the pipeline, overlaps included.
 
-    python bench/pipeline_overhead.py --artifact DIR --data DIR [--rows 300000] [--backend torch] [--threads 2]
+    python -m bench.pipeline_overhead --artifact DIR --data DIR [--rows 300000] [--backend torch] [--threads 2]
 """
 from __future__ import annotations
 

@@ -6,16 +6,18 @@ A ``PeriodicImpulse`` fires every ``--tick-ms`` on the wall clock; each tick emi
 with Beam's stateful, length-bucketed batching (``max_batch_duration_secs``), and the last step
 records, for every row, the time from emission to coming out classified; rows emitted and never
 classified are counted as lost. The runner is Prism or a Flink job server (streaming, real
-processing time) with the Python SDK worker in this process (LOOPBACK), which is also what lets
-the steps append to local files.
+processing time) with the Python SDK worker in this process (LOOPBACK), or with --pool-workers N,
+N SDK workers from a `beam-tensorrt worker-pool` on this machine (EXTERNAL, Flink parallelism N);
+the steps append to local files, so the workers must share this machine.
 
-    python bench/streaming_latency.py (--prism PATH | --flink-job-endpoint HOST:PORT) --data DIR
+    python -m bench.streaming_latency (--prism PATH | --flink-job-endpoint HOST:PORT) --data DIR
         [--model M] [--backend B] [--engine-cache DIR] [--rates 200,1000,5000] [--seconds 20] [--max-batch-size 256]
-        [--json OUT]
+        [--pool-workers N] [--json OUT]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -135,12 +137,22 @@ def main() -> int:
     ap.add_argument("--max-batch-duration-secs", type=int, default=1)
     ap.add_argument("--pipeline-arg", action="append", default=[],
                     help="an extra Beam option, e.g. --pipeline-arg=--max_bundle_time_millis=100 (Flink)")
+    ap.add_argument("--pool-workers", type=int, default=0,
+                    help="N SDK workers from a worker pool started here (EXTERNAL; parallelism N) instead of LOOPBACK")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     from bench.pipeline_timing import read_sst2
 
     texts = read_sst2(args.data)
-    results = [run_rate(args, texts, int(r)) for r in args.rates.split(",")]
+    with contextlib.ExitStack() as stack:
+        if args.pool_workers:
+            from bench.worker_pool import worker_pool
+
+            address = stack.enter_context(worker_pool(args.pool_workers))
+            n = args.pool_workers
+            args.pipeline_arg = ["--environment_type=EXTERNAL", f"--environment_config={address}",
+                                 f"--parallelism={n}", f"--sdk_worker_parallelism={n}", *args.pipeline_arg]
+        results = [run_rate(args, texts, int(r)) for r in args.rates.split(",")]
     runner = describe_runner(args)
     print(f"\nClassifyText streaming latency ({runner}), model {args.model}, backend {args.backend}, "
           f"max_batch_size {args.max_batch_size}, max_batch_duration_secs {args.max_batch_duration_secs}\n")
@@ -153,7 +165,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({"model": args.model, "backend": args.backend, "runner": runner,
                                          "device": device_name(), "cpu_cores": os.cpu_count(),
-                                         "command": "python bench/streaming_latency.py " + " ".join(sys.argv[1:]),
+                                         "command": "python -m bench.streaming_latency " + " ".join(sys.argv[1:]),
                                          "max_batch_size": args.max_batch_size,
                                          "max_batch_duration_secs": args.max_batch_duration_secs,
                                          "pipeline_args": args.pipeline_arg, "results": results}, indent=2))
