@@ -174,7 +174,7 @@ def with_predictions(table: "pa.Table", prediction: BatchPrediction, config: Cla
     best = prediction.best
     columns = [
         (config.label_field, pa.array(prediction.labels, pa.string()).take(pa.array(best, pa.int64()))),
-        (config.score_field, pa.array(np.take_along_axis(probs, best[:, None], axis=1)[:, 0].astype(np.float64))),
+        (config.score_field, pa.array(probs.max(axis=1).astype(np.float64))),  # the probability of ``best``
     ]
     if config.probabilities_field:
         flat = pa.array(probs.astype(np.float64).ravel())
