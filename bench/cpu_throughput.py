@@ -113,7 +113,7 @@ def make_baseline_checkpoint(out: Path) -> str:
 
     from beam_tensorrt.models import sentiment_minilm
 
-    enc = sentiment_minilm.encoder_dir()
+    enc = sentiment_minilm.MODEL.encoder_dir()
     model = transformers.BertForSequenceClassification.from_pretrained(str(enc), num_labels=2, local_files_only=True)
     model.save_pretrained(str(out))
     for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):

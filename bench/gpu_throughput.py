@@ -23,8 +23,11 @@ bench/random_bert.py. Data: SST-2 dev phrases repeated to --rows. Rows, in order
                      Beam's TensorRTEngineHandlerNumPy on a static batch-64 x 128 fp16 plan
                      (three inputs, so through the handler's inference_fn argument); --seed-baseline
 
-    python -m bench.gpu_throughput --artifact DIR --data DIR [--backends tensorrt,torch,tensorrt:padded]
-        [--rows 100000] [--seed-baseline]
+Named scenarios set the flags of one question; flags given after them override:
+
+    python -m bench.gpu_throughput --scenario NAME --artifact DIR --data DIR [more flags]
+
+{scenarios}
 """
 from __future__ import annotations
 
@@ -48,6 +51,20 @@ def flops(rows: int, seq: int, hidden: int, layers: int) -> float:
 
 
 PIPELINE_ARGS: list[str] = []
+
+# name -> (question, flags)
+SCENARIOS = {
+    "backends": ("each GPU backend alone on ClassifyText's groups, then ClassifyText in one SDK process",
+                 ["--backends", "tensorrt,torch", "--skip-baselines"]),
+    "baselines": ("ClassifyText against Beam's stock handlers (HF pipeline, PyTorch keyed, TensorRT NumPy)",
+                  ["--backends", "tensorrt,torch", "--seed-baseline"]),
+    "one-process": ("ClassifyText and ClassifyTextBatches (Parquet row groups of 16,384) in one SDK process, 1M rows",
+                    ["--skip-baselines", "--arrow-batches", "16384", "--long-rows", "1000000", "--long-processes", "1"]),
+    "pool": ("8 SDK processes on 1M rows: spawned by the runner, prestarted, prestarted with the model preloaded",
+             ["--skip-baselines", "--rows", "50000", "--workers", "", "--long-rows", "1000000", "--long-processes", "8",
+              "--prestarted-pool", "--preload"]),
+}
+__doc__ = __doc__.format(scenarios="\n".join(f"    {name:<12} {question}" for name, (question, _) in SCENARIOS.items()))
 
 
 def run_pipeline(texts, transform, extra_args=(), namespace="", runner=None, parquet_row_group=0):
@@ -106,6 +123,8 @@ def backend_alone(session, groups, sync) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", choices=sorted(SCENARIOS), default=None,
+                    help="a named question: sets the flags below (flags given too override it)")
     ap.add_argument("--artifact", type=Path, required=True)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--backends", default="tensorrt,torch",
@@ -140,7 +159,8 @@ def main() -> int:
     ap.add_argument("--hf-fraction", type=int, default=20, help="time the HF pipeline handler on rows/N")
     ap.add_argument("--pipeline-arg", action="append", default=[], help="extra Beam option for every pipeline row")
     ap.add_argument("--device", default="cuda", help="cuda (default); cpu only to smoke-test this script")
-    args = ap.parse_args()
+    scenario, _ = ap.parse_known_args()
+    args = ap.parse_args([*SCENARIOS[scenario.scenario][1], *sys.argv[1:]] if scenario.scenario else None)
 
     import torch
 
@@ -224,7 +244,7 @@ def main() -> int:
     def timed_tables(backend, label, texts_in):
         """ClassifyTextBatches on Arrow tables read from Parquet; its groups are those of Beam batch
         ``big`` (both tokenize and pack 256 rows at a time, in input order)."""
-        from beam_tensorrt.batches import ClassifyTextBatches
+        from beam_tensorrt.classify_text_batches import ClassifyTextBatches
 
         label = f"ClassifyTextBatches {backend}, {label}"
         t = run_pipeline(texts_in, ClassifyTextBatches(**model_config(backend), model_copies=args.model_copies),
@@ -344,7 +364,8 @@ def seed_engine(artifact, max_seq_len: int, batch: int, out: Path) -> Path:
     handler allocates buffers from the engine's shapes, so they must be fixed)."""
     import onnx
 
-    from beam_tensorrt.tooling.engine import build_engine, onnx_for
+    from beam_tensorrt.backends.tensorrt.builder import build_engine
+    from beam_tensorrt.backends.tensorrt.spec import onnx_for
 
     source, precision, _ = onnx_for(artifact, "fp16", packing=False)
     model = onnx.load(str(source))

@@ -55,7 +55,7 @@ def main() -> int:
 
     from beam_tensorrt.models import sentiment_minilm
     from beam_tensorrt.models.bert import PooledBert
-    from beam_tensorrt.tooling.pooled_bert import build_pooled_bert_artifact
+    from beam_tensorrt.models.pooled_bert import build_pooled_bert_artifact
 
     config, weights, head = random_bert(args.hidden, args.layers, args.heads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,7 +67,7 @@ def main() -> int:
         artifact = build_pooled_bert_artifact(
             args.out, name=f"random-bert-{args.layers}x{args.hidden}", labels=["NEGATIVE", "POSITIVE"],
             model=PooledBert(config, weights, head),
-            tokenizer_json=args.tokenizer or sentiment_minilm.encoder_dir() / "tokenizer.json",
+            tokenizer_json=args.tokenizer or sentiment_minilm.MODEL.encoder_dir() / "tokenizer.json",
             torch_weights={"encoder": "encoder", "head": "head.safetensors"}, source={"random": True},
             extra_files={"encoder/config.json": enc / "config.json", "encoder/model.safetensors": enc / "model.safetensors",
                          "head.safetensors": enc / "head.safetensors"})

@@ -57,7 +57,7 @@ def child(args) -> None:
         import tensorrt  # noqa: F401
 
         mark("framework")
-        from beam_tensorrt.trt.loader import cuda_check, cudart_module
+        from beam_tensorrt.backends.tensorrt.platform import cuda_check, cudart_module
 
         cuda_check(cudart_module().cudaFree(0))
     elif args.backend == "torch":
@@ -143,7 +143,7 @@ def main() -> int:
         for n in counts:
             report["runs"][f"{backend} x{n}"] = run_group(args, backend, n)
     try:
-        from beam_tensorrt.trt.loader import gpu_info
+        from beam_tensorrt.backends.tensorrt.platform import gpu_info
 
         report["gpu"] = gpu_info()[0]
     except Exception as e:  # noqa: BLE001 (a report without the GPU's name is still a report)

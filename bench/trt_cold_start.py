@@ -77,7 +77,7 @@ def main() -> int:
     results["cached plan"] = run_child(args, work / "machine1", shared)
     results["shared plan, other machine"] = run_child(args, work / "machine2", shared)
 
-    from beam_tensorrt.trt.loader import gpu_info
+    from beam_tensorrt.backends.tensorrt.platform import gpu_info
 
     gpu = gpu_info()[0]
     print(f"\nTensorRT cold start, {args.artifact.name}, max_seq_len {args.max_seq_len}, {gpu}\n")

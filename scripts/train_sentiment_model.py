@@ -228,8 +228,8 @@ def main() -> int:
 
     from beam_tensorrt.models.bert import load_pooled_bert
 
-    enc = sentiment_minilm.encoder_dir()
-    model = load_pooled_bert(enc, sentiment_minilm.HEAD_FILE)  # the head is replaced by a fresh one
+    enc = sentiment_minilm.MODEL.encoder_dir()
+    model = load_pooled_bert(enc, sentiment_minilm.MODEL.head_file)  # the head is replaced by a fresh one
     tok = TextTokenizer(enc / "tokenizer.json", 64)
 
     (val_acc, (adapters, head), best_epoch), history = train_once(args, model, train, val, tok, device, torch, amp)
@@ -299,7 +299,7 @@ def check_onnx(encoder_dir: Path, head_path: Path, adapters_path: Path, items, e
     from beam_tensorrt.backends.onnxruntime import OnnxRuntimeSession
     from beam_tensorrt.classifier import TextClassifier
     from beam_tensorrt.models.bert import load_pooled_bert
-    from beam_tensorrt.tooling.pooled_bert import build_pooled_bert_artifact
+    from beam_tensorrt.models.pooled_bert import build_pooled_bert_artifact
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "artifact"

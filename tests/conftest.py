@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from beam_tensorrt.backends.base import InferenceSession
+
 ROOT = Path(__file__).resolve().parents[1]
 SST2 = Path(os.environ.get("SST2_DIR", ROOT.parent / "shared" / "data" / "sst2"))
 EXAMPLES = ROOT / "examples"
@@ -32,10 +34,10 @@ def packed_onnx(tmp_path_factory):
     import onnx
 
     from beam_tensorrt.models import sentiment_minilm
-    from beam_tensorrt.tooling.onnx_bert import build_bert_classifier
+    from beam_tensorrt.models.onnx_bert import build_bert_classifier
 
     path = tmp_path_factory.mktemp("packed") / "model.packed.onnx"
-    onnx.save_model(build_bert_classifier(sentiment_minilm.weights(), packed=True), str(path))
+    onnx.save_model(build_bert_classifier(sentiment_minilm.MODEL.weights(), packed=True), str(path))
     return path
 
 
@@ -45,6 +47,24 @@ def reviews() -> list[dict]:
 
     with open(EXAMPLES / "reviews.tsv", newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f, delimiter="\t"))
+
+
+@pytest.fixture
+def models_inferred_with(monkeypatch) -> list:
+    """The type of every model that ClassifyText's and ClassifyTextBatches' handlers run batches on.
+    Without ``model_copies`` it is the ``TextClassifier`` the SDK process loaded; with it, Beam's
+    proxy to the copy that one process holds for every SDK process of the machine."""
+    from beam_tensorrt.classify_text_batches import TableModelHandler
+    from beam_tensorrt.handler import TextClassificationModelHandler
+
+    seen: list = []
+    for handler in (TextClassificationModelHandler, TableModelHandler):
+        def run_inference(self, batch, model, inference_args=None, _original=handler.run_inference):
+            seen.append(type(model).__name__)
+            return _original(self, batch, model, inference_args)
+
+        monkeypatch.setattr(handler, "run_inference", run_inference)
+    return seen
 
 
 def read_sst2(path: Path, limit: int | None = None) -> tuple[list[str], list[int]]:
@@ -62,3 +82,62 @@ def python_without_torch_env() -> dict:
 
 
 PY = sys.executable
+
+
+class FlakyMemorySession(InferenceSession):
+    """A real ONNX Runtime session that raises MemoryError above a batch size: fault injection."""
+
+    name = "flaky"
+    packed = False
+    token_budget = 10**9
+
+    def __init__(self, real, max_rows, poison=None):
+        self.real, self.max_rows, self.poison = real, max_rows, poison
+        self.input_names, self.max_group_rows = real.input_names, 256
+        self.calls = []
+
+    def run_many(self, groups):
+        results = []
+        for feeds in groups:
+            rows = feeds["input_ids"].shape[0]
+            self.calls.append(rows)
+            if rows > self.max_rows or (self.poison is not None and (feeds["input_ids"] == self.poison).any()):
+                raise MemoryError(f"out of memory for {rows} rows")
+            results.append(self.real.run(feeds))
+        return results
+
+    def close(self):
+        pass
+
+
+REFRESH_START = 1_700_000_000  # window 1: [start, start + 10); window 2: [start + 10, start + 20)
+
+
+def relabelled_copy(artifact, dest):
+    """A copy of ``artifact`` whose labels are 'bad' and 'good': rows it classified are told apart."""
+    import json
+    import shutil
+
+    shutil.copytree(artifact.path, dest)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    manifest.update(labels=["bad", "good"], name="sentiment-v2")
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest
+
+
+def model_updates(new_artifact):
+    """The side input of a model refresh: the configured model in window 1, ``new_artifact`` (its
+    manifest, as a WatchFilePattern over */manifest.json reports it) from window 2 on."""
+    from apache_beam.ml.inference.base import ModelMetadata
+
+    return [(REFRESH_START + 1, ModelMetadata(model_id="", model_name="default")),
+            (REFRESH_START + 11, ModelMetadata(model_id=str(new_artifact / "manifest.json"), model_name="v2"))]
+
+
+def windowed(pcoll, label):
+    """(timestamp, value) pairs -> values in fixed windows of 10 s."""
+    import apache_beam as beam
+    from apache_beam.transforms import window
+
+    return (pcoll | f"{label}Stamp" >> beam.Map(lambda x: window.TimestampedValue(x[1], x[0]))
+                  | f"{label}Window" >> beam.WindowInto(window.FixedWindows(10)))

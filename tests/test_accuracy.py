@@ -14,7 +14,7 @@ from conftest import read_sst2
 
 @pytest.fixture(scope="module")
 def classifier(default_artifact):
-    return TextClassifier.open(default_artifact, "onnxruntime", 128)
+    return TextClassifier.open(default_artifact, "onnxruntime")
 
 
 @pytest.fixture(scope="module")

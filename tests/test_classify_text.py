@@ -9,6 +9,7 @@ from apache_beam.typehints.row_type import RowTypeConstraint
 
 from beam_tensorrt import ClassifyText
 from beam_tensorrt.config import ConfigError
+from conftest import REFRESH_START, model_updates, relabelled_copy, windowed
 
 OPTIONS = PipelineOptions(["--runner=FnApiRunner"])
 REVIEW_TYPE = RowTypeConstraint.from_fields([("id", str), ("text", str), ("expected", str)])
@@ -128,14 +129,6 @@ def test_text_field_not_in_schema_fails_at_construction(reviews):
         _ = rows | "again" >> ClassifyText(label_field="expected")
 
 
-def test_length_aware_batching_streaming_knobs_reach_beam():
-    handler = ClassifyText(max_batch_duration_secs=1, max_batch_size=32).model_handler()
-    kwargs = handler.batch_elements_kwargs()
-    assert kwargs["max_batch_duration_secs"] == 1 and kwargs["max_batch_size"] == 32
-    assert kwargs["length_fn"](("key", "abcd")) == 4 and kwargs["bucket_boundaries"][0] == 32
-    assert "length_fn" not in ClassifyText().model_handler().batch_elements_kwargs()
-
-
 def test_artifact_path_model(default_artifact, reviews):
     with beam.Pipeline(options=OPTIONS) as p:
         out = (p | beam.Create(review_rows(reviews)[:4]).with_output_types(REVIEW_TYPE)
@@ -143,74 +136,14 @@ def test_artifact_path_model(default_artifact, reviews):
         assert_that(out | beam.Map(lambda r: r.label == r.expected), equal_to([True] * 4))
 
 
-def test_lone_surrogates_are_rejected_with_a_reason_and_error_rows_stay_encodable():
-    # Beam's UTF-8 string coder cannot carry lone surrogates between stages, so they can only reach
-    # ClassifyText from a fused producer; the check still names the problem, and the error row is encodable.
-    from beam_tensorrt.transform import InvalidRowError, check_text, error_row
-
-    with pytest.raises(InvalidRowError, match="not valid Unicode .*position 5"):
-        check_text({"text": "lone \ud800 surrogate"}, "text")
-    row = error_row({"text": "lone \ud800"}, "why")
-    assert row.element["text"] == "lone \ufffd"
-    beam.coders.registry.get_coder(typing.Any).encode(row.element)
-
-
-def test_metrics_count_rows_and_the_utf8_bytes_of_their_text():
-    # Beam's keyed handler would count the pickled keys (the other fields) too; ours counts the text.
-    rows = [beam.Row(id="1", text="good"), beam.Row(id="2", text="café 🙂"), beam.Row(id="3", text="")]
-    p = beam.Pipeline(options=OPTIONS)
-    _ = (p | beam.Create(rows).with_output_types(RowTypeConstraint.from_fields([("id", str), ("text", str)]))
-           | ClassifyText(allow_empty_text=True))
-    result = p.run()
-    result.wait_until_finish()
-    from apache_beam.metrics.metric import MetricsFilter
-
-    metrics = result.metrics().query(MetricsFilter().with_namespace("BeamTensorRT_ClassifyText"))
-    counters = {c.key.metric.name: c.committed for c in metrics["counters"]}
-    byte_sizes = {d.key.metric.name: d.committed for d in metrics["distributions"]}["inference_request_batch_byte_size"]
-    assert counters["num_inferences"] == 3
-    assert byte_sizes.sum == sum(len(r.text.encode("utf-8")) for r in rows) == 4 + 10
-
-
-def test_model_copies_shares_the_model_across_processes_with_the_same_labels(reviews):
-    # Beam loads the model in a process of its own and proxies each batch to it.
+def test_model_copies_runs_batches_on_the_shared_copy(reviews, models_inferred_with):
+    # Beam shares the model across the machine's SDK processes: each batch goes through a proxy to
+    # the copy, and the labels are the model's.
     transform = ClassifyText(max_batch_size=8, model_copies=1)
-    assert transform.model_handler().share_model_across_processes()
     with beam.Pipeline(options=OPTIONS) as p:
         out = p | beam.Create(review_rows(reviews)).with_output_types(REVIEW_TYPE) | transform
         assert_that(out | beam.Map(lambda r: (r.id, r.label)), equal_to([(r["id"], r["expected"]) for r in reviews]))
-
-
-REFRESH_START = 1_700_000_000  # window 1: [start, start + 10); window 2: [start + 10, start + 20)
-
-
-def relabelled_copy(artifact, dest):
-    """A copy of ``artifact`` whose labels are 'bad' and 'good': rows it classified are told apart."""
-    import json
-    import shutil
-
-    shutil.copytree(artifact.path, dest)
-    manifest = json.loads((dest / "manifest.json").read_text())
-    manifest.update(labels=["bad", "good"], name="sentiment-v2")
-    (dest / "manifest.json").write_text(json.dumps(manifest))
-    return dest
-
-
-def model_updates(new_artifact):
-    """The side input of a model refresh: the configured model in window 1, ``new_artifact`` (its
-    manifest, as a WatchFilePattern over */manifest.json reports it) from window 2 on."""
-    from apache_beam.ml.inference.base import ModelMetadata
-
-    return [(REFRESH_START + 1, ModelMetadata(model_id="", model_name="default")),
-            (REFRESH_START + 11, ModelMetadata(model_id=str(new_artifact / "manifest.json"), model_name="v2"))]
-
-
-def windowed(pcoll, label):
-    """(timestamp, value) pairs -> values in fixed windows of 10 s."""
-    from apache_beam.transforms import window
-
-    return (pcoll | f"{label}Stamp" >> beam.Map(lambda x: window.TimestampedValue(x[1], x[0]))
-                  | f"{label}Window" >> beam.WindowInto(window.FixedWindows(10)))
+    assert models_inferred_with and "TextClassifier" not in models_inferred_with, models_inferred_with
 
 
 def test_model_refresh_from_a_side_input_swaps_the_artifact(default_artifact, tmp_path):

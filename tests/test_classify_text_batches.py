@@ -10,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from beam_tensorrt import ClassifyText
 from beam_tensorrt import ClassifyTextBatches
-from beam_tensorrt.batches import _ToTables, with_predictions
+from beam_tensorrt.classify_text_batches import _ToTables, with_predictions
 from beam_tensorrt.beam_inference import PredictionResult
 from beam_tensorrt.classifier import TextClassifier
 from beam_tensorrt.config import ClassifyTextConfig, ConfigError
@@ -108,7 +108,7 @@ def test_a_table_whose_inference_fails_goes_to_the_error_output_row_by_row(monke
 
 
 def test_rows_that_fail_alone_leave_the_table_and_the_rest_stays_in_order(default_artifact):
-    from tests.test_no_row_lost import FlakyMemorySession
+    from conftest import FlakyMemorySession
 
     from beam_tensorrt.backends.onnxruntime import OnnxRuntimeSession
 
@@ -155,7 +155,7 @@ def test_scores_are_the_probability_of_the_label_column():
 def test_model_refresh_from_a_side_input_swaps_the_artifact(default_artifact, tmp_path):
     """As ClassifyText's test: a ModelMetadata side input naming a new artifact makes the tables
     after it use that model (its labels here)."""
-    from tests.test_classify_text import REFRESH_START, model_updates, relabelled_copy, windowed
+    from conftest import REFRESH_START, model_updates, relabelled_copy, windowed
 
     renamed = relabelled_copy(default_artifact, tmp_path / "v2")
     table = pa.table({"text": ["a wonderful, moving film", "a dull, lifeless mess"]})
@@ -168,10 +168,12 @@ def test_model_refresh_from_a_side_input_swaps_the_artifact(default_artifact, tm
                     equal_to([["POSITIVE", "NEGATIVE"], ["good", "bad"]]))
 
 
-def test_model_copies_shares_the_model_across_processes_with_the_same_labels(reviews):
-    # Beam loads the model in a process of its own and proxies each table to it.
+def test_model_copies_runs_batches_on_the_shared_copy(reviews, models_inferred_with):
+    # Beam shares the model across the machine's SDK processes: each table goes through a proxy to
+    # the copy, and the labels are the model's.
     table = pa.table({"id": [r["id"] for r in reviews], "text": [r["text"] for r in reviews]})
     with beam.Pipeline(options=OPTIONS) as p:
         out = p | beam.Create([table]) | ClassifyTextBatches(model_copies=1)
         assert_that(rows_of(out) | beam.Map(lambda r: (r["id"], r["label"])),
                     equal_to([(r["id"], r["expected"]) for r in reviews]))
+    assert models_inferred_with and "TextClassifier" not in models_inferred_with, models_inferred_with

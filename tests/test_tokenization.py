@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from beam_tensorrt.backends.base import InferenceSession
 from beam_tensorrt.tokenization import TextTokenizer
 
 
@@ -73,18 +72,6 @@ def test_sub_batches_group_similar_lengths_and_cover_every_row():
         max(lengths[i] for i in g) - min(lengths[i] for i in g) < 10 for g in groups)
 
 
-def test_classifier_returns_input_order_whatever_the_grouping(default_artifact):
-    from beam_tensorrt.classifier import TextClassifier
-
-    texts = ["good", "a long and thoroughly miserable experience from start to end " * 3, "bad", "superb"]
-    clf = TextClassifier.open(default_artifact, "onnxruntime", 128)
-    whole = clf.logits(texts)[0]
-    clf.token_budget = 16  # every row alone
-    alone = clf.logits(texts)[0]
-    assert abs(whole - alone).max() < 1e-4
-    assert [p.label for p in clf.classify(texts)][0] == "POSITIVE"
-
-
 def test_vectorised_padding_matches_each_encoding(tok):
     texts = ["", "a", "plain short phrase", "émoji 🎉 and 中文 mixed", "word " * 100, "x " * 31, "x " * 30]
     encodings = tok.encode(texts)
@@ -116,49 +103,6 @@ def test_type_ids_are_read_when_the_template_gives_nonzero_ones(default_artifact
     assert batch.token_type_ids[0, :n].tolist() == [0] + [1] * (n - 1)
     assert batch.token_type_ids[0, n:].tolist() == [0] * (batch.input_ids.shape[1] - n)
     assert batch.token_type_ids[1, :3].tolist() == [0, 1, 1]
-
-
-class _RecordingSession(InferenceSession):
-    """A backend that records what it was handed and when (real tokenizer)."""
-
-    name = "recording"
-    packed = False
-    input_names = ["input_ids", "attention_mask", "token_type_ids"]
-    token_budget = 64
-    max_group_rows = 4
-
-    def __init__(self, events):
-        self.events = events
-
-    def run_many(self, feeds):
-        out = []
-        for f in feeds:
-            self.events.append(("launch", f["input_ids"].shape))
-            out.append(np.stack([f["attention_mask"].sum(1), -f["attention_mask"].sum(1)], 1).astype(np.float32))
-        return out
-
-    def close(self):
-        pass
-
-
-def test_pipelined_groups_cover_every_row_once_and_are_queued_chunk_by_chunk(default_artifact):
-    from beam_tensorrt.classifier import TextClassifier
-
-    events: list = []
-    clf = TextClassifier(default_artifact, _RecordingSession(events), 32)
-    original_encode = clf.tokenizer.encode
-    clf.tokenizer.encode = lambda texts: (events.append(("encode", len(texts))), original_encode(texts))[1]
-    texts = [("word " * n).strip() for n in (9, 1, 25, 3, 3, 14, 2, 40, 5, 7)]
-    logits, truncated, failures = clf.logits(texts)
-    # each row's fake logit is its token count: rows came back to their own positions
-    assert logits[:, 0].tolist() == [float(min(n + 2, 32)) for n in (9, 1, 25, 3, 3, 14, 2, 40, 5, 7)]
-    assert truncated.tolist() == [n + 2 > 32 for n in (9, 1, 25, 3, 3, 14, 2, 40, 5, 7)]
-    assert not failures
-    # chunks of max_group_rows are tokenized one at a time, interleaved with launches
-    kinds = [k for k, _ in events]
-    assert kinds[0] == "encode" and kinds.count("encode") == 3 and kinds.index("launch") < kinds.index("encode", 1)
-    assert all(rows * seq <= 64 or rows == 1 for k, (rows, seq) in
-               ((k, v) for k, v in events if k == "launch"))
 
 
 def test_packing_places_every_row_once_whole_and_in_order(tok):
@@ -197,40 +141,3 @@ def test_packing_wastes_little_on_sst2_phrases(sst2_dir, default_artifact):
     assert real / computed >= 0.9
 
 
-class _PackedGroupsOnly(InferenceSession):
-    """A packing backend as the classifier sees it when it forms groups (nothing is run)."""
-
-    name = "packed-groups"
-    packed = True
-    input_names = ["input_ids", "segment_ids", "token_type_ids", "position_ids"]
-    token_budget = 128 * 128
-    max_group_rows = 128
-
-    def run_many(self, feeds):
-        raise AssertionError("not run")
-
-    def close(self):
-        pass
-
-
-def test_large_beam_batches_pack_like_small_ones(sst2_dir, default_artifact):
-    """A Beam batch of 1,024 SST-2 phrases is packed chunk by chunk like four batches of 256: each
-    chunk holds a mix of lengths, so the groups are alike (CUDA graphs replay, kernels tuned for one
-    shape) and as tight as a 256-row batch's. Chunks sorted by length gave groups of 10 to 58
-    sequences and 0.947 real tokens (bench/NOTES.md item 40)."""
-    from beam_tensorrt.classifier import PACK_CHUNK_ROWS, TextClassifier
-    from conftest import read_sst2
-
-    texts, _ = read_sst2(sst2_dir / "dev.tsv", limit=4096)
-    clf = TextClassifier(default_artifact, _PackedGroupsOnly(), 128)
-    for batch in (256, 1024):
-        groups = [g for i in range(0, len(texts), batch) for _, g in clf.groups(texts[i:i + batch])]
-        sequences = [g.input_ids.shape[0] for g in groups]
-        real = sum(g.real_tokens for g in groups) / sum(g.input_ids.size for g in groups)
-        assert real >= 0.96, (batch, real)
-        assert max(sequences) <= 1.25 * min(sequences), (batch, sorted(sequences))
-    # Texts longer than a sequence widen one chunk (theirs, the last), wherever they are in the batch.
-    mixed = ["word " * 200] + ["a fine film"] * 300 + ["word " * 200] + ["a dull one"] * 300 + ["word " * 200]
-    clf = TextClassifier(default_artifact, _PackedGroupsOnly(), 256)
-    wide = [rows for rows, g in clf.groups(mixed) if g.input_ids.shape[1] > 128]
-    assert sum(len(rows) for rows in wide) <= PACK_CHUNK_ROWS and {0, 301, 602} <= {int(i) for r in wide for i in r}

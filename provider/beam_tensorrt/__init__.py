@@ -14,11 +14,11 @@ __all__ = ["ClassifyText", "ClassifyTextBatches", "TextClassificationModelHandle
 def __getattr__(name: str):
     # Lazy: `import beam_tensorrt` should not pay for apache_beam's import.
     if name == "ClassifyText":
-        from .transform import ClassifyText
+        from .classify_text import ClassifyText
 
         return ClassifyText
     if name == "ClassifyTextBatches":
-        from .batches import ClassifyTextBatches
+        from .classify_text_batches import ClassifyTextBatches
 
         return ClassifyTextBatches
     if name == "TextClassificationModelHandler":

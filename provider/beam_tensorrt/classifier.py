@@ -77,9 +77,11 @@ class TextClassifier:
         self.max_rows = max_rows or session.max_group_rows
 
     @classmethod
-    def open(cls, artifact: ModelArtifact, backend: str, max_seq_len: int,
+    def open(cls, artifact: ModelArtifact, backend: str = "auto",
              options: BackendOptions = BackendOptions()) -> "TextClassifier":
-        return cls(artifact, open_session(backend, artifact, options), max_seq_len)
+        """``artifact`` on ``backend``, opened with ``options``: the tokenizer keeps
+        ``options.max_seq_len`` tokens, the session is built for them."""
+        return cls(artifact, open_session(backend, artifact, options), options.max_seq_len)
 
     def _run(self, batch: TokenBatch | PackedBatch) -> np.ndarray:
         return np.asarray(self.session.run(batch.feeds(self.session.input_names)), dtype=np.float32)

@@ -9,13 +9,21 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, NamedTuple, Optional
 
-from .backends import BACKENDS
+from .backends import BACKENDS, BackendOptions
 from .models import DEFAULT_MODEL
+
+# The backend settings' defaults are BackendOptions': written once, there.
+_BACKEND = BackendOptions()
 
 # Checkpoint position limits of BERT-family encoders; a longer setting cannot work.
 MAX_SEQ_LEN_LIMIT = 512
+
+
+# Functional form: with postponed annotations a class body would hand Beam the string 'str'.
+ErrorHandling = NamedTuple("ErrorHandling", [("output", str)])
+ErrorHandling.__doc__ = "Beam YAML's ``error_handling``: the name of the output for rows that cannot be classified."
 
 
 class ConfigError(ValueError):
@@ -23,6 +31,7 @@ class ConfigError(ValueError):
 
     def __init__(self, field_name: str, message: str):
         self.field = field_name
+        self.reason = message
         super().__init__(f"ClassifyText config field '{field_name}': {message}")
 
 
@@ -48,20 +57,20 @@ class ClassifyTextConfig:
     allow_empty_text: bool = field(default=False, metadata=_doc(
         "Classify empty and whitespace-only texts too. By default they go to the error output (or fail "
         "the pipeline without `error_handling`): a model's label for no text means nothing."))
-    max_seq_len: int = field(default=128, metadata=_doc(
+    max_seq_len: int = field(default=_BACKEND.max_seq_len, metadata=_doc(
         "Tokens kept per text (longer texts are truncated); at most 512.", min=1, max=MAX_SEQ_LEN_LIMIT))
     min_batch_size: int = field(default=1, metadata=_doc("Smallest batch RunInference forms.", min=1))
     max_batch_size: int = field(default=64, metadata=_doc("Largest batch RunInference forms.", min=1))
     max_batch_duration_secs: Optional[int] = field(default=None, metadata=_doc(
         "Streaming: longest time a batch waits to fill. Also turns on Beam's length-aware "
         "bucketing, so texts of similar length share a batch.", min=1))
-    intra_op_threads: int = field(default=0, metadata=_doc(
+    intra_op_threads: int = field(default=_BACKEND.intra_op_threads, metadata=_doc(
         "ONNX Runtime threads per inference call (0: one per core).", min=0))
-    device: str = field(default="auto", metadata=_doc("`auto`, `cpu`, `cuda` or `cuda:N`."))
-    packing: bool = field(default=True, metadata=_doc(
+    device: str = field(default=_BACKEND.device, metadata=_doc("`auto`, `cpu`, `cuda` or `cuda:N`."))
+    packing: bool = field(default=_BACKEND.packing, metadata=_doc(
         "GPU backends: run several short texts per sequence (pooled-BERT models), so that almost no "
         "computed token is padding. Off: one text a sequence, padded to its group's longest."))
-    engine_cache: Optional[str] = field(default=None, metadata=_doc(
+    engine_cache: Optional[str] = field(default=_BACKEND.engine_cache, metadata=_doc(
         "TensorRT: directory or Beam filesystem URL where workers share built engine plans."))
     model_watch_pattern: Optional[str] = field(default=None, metadata=_doc(
         "Streaming: watch this file pattern (any Beam filesystem) for new model artifacts, e.g. "
@@ -73,9 +82,23 @@ class ClassifyTextConfig:
         "Load this many copies of the model per machine, shared by all its SDK processes (Beam's "
         "`model_copies`; calls then cross to the processes holding them). Unset: one per SDK process, "
         "shared by its threads.", min=1))
+    error_handling: Optional[ErrorHandling] = field(default=None, metadata=_doc(
+        "Beam YAML's error handling, `{output: NAME}`: rows that cannot be classified go to the output "
+        "NAME with the reason (fields `element`, `msg`, `stack`). Unset: such a row fails the pipeline."))
+
+    @property
+    def error_output(self) -> Optional[str]:
+        """The error output's name, or None: a row that cannot be classified fails the pipeline."""
+        return self.error_handling.output if self.error_handling is not None else None
+
+    def backend_options(self) -> BackendOptions:
+        """The settings a backend opens the model with: the one path from this config to it."""
+        return BackendOptions(max_seq_len=self.max_seq_len, device=self.device, packing=self.packing,
+                              intra_op_threads=self.intra_op_threads, engine_cache=self.engine_cache)
 
     def validate(self) -> "ClassifyTextConfig":
         hints = typing.get_type_hints(type(self))
+        self.error_handling = _error_handling(self.error_handling)
         for f in dataclasses.fields(self):
             _check_type(f.name, getattr(self, f.name), hints[f.name])
             value = getattr(self, f.name)
@@ -105,11 +128,11 @@ class ClassifyTextConfig:
 
     def _check_model(self) -> None:
         from .artifact import ArtifactError
-        from .models import check_model, sentiment_minilm
+        from .models import MissingEncoderError, check_model
 
         try:
             check_model(self.model)
-        except (ArtifactError, sentiment_minilm.MissingEncoderError) as e:
+        except (ArtifactError, MissingEncoderError) as e:
             raise ConfigError("model", str(e)) from None
 
     @property
@@ -128,6 +151,22 @@ class ClassifyTextConfig:
             if key not in known:
                 raise ConfigError(key, f"unknown field; known fields: {', '.join(sorted(known))}")
         return cls(**kwargs).validate()
+
+
+def _error_handling(value: Any) -> Optional[ErrorHandling]:
+    """``error_handling`` as given by Python (a dict), Beam YAML (a dict) or Java (a Row)."""
+    if value is None or isinstance(value, ErrorHandling):
+        return value
+    if hasattr(value, "_asdict"):  # a Row or NamedTuple, from Java or another SDK
+        value = dict(value._asdict())
+    if not isinstance(value, Mapping) or not isinstance(value.get("output"), str):
+        raise ConfigError("error_handling", "expected a mapping with a string 'output' (the error output's name)")
+    unknown = set(value) - {"output"}
+    if unknown:
+        raise ConfigError("error_handling", f"unknown key(s) {sorted(unknown)}; only 'output' is supported")
+    if not value["output"].strip():
+        raise ConfigError("error_handling", "'output' must not be empty")
+    return ErrorHandling(value["output"])
 
 
 def _check_type(name: str, value: Any, hint: Any) -> None:

@@ -1,16 +1,19 @@
 """Beam ModelHandler: text -> ClassPrediction(label, score, probabilities), on RunInference."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
-from typing import Any, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
 from .artifact import MANIFEST
 from .backends import BackendOptions
-from .beam_inference import ModelHandler, PredictionResult
+from .beam_inference import ModelHandler, PredictionResult, RunInference
 from .classifier import TextClassifier
+from .config import ClassifyTextConfig, ConfigError
 from .models import DEFAULT_MODEL, resolve_model
+
+if TYPE_CHECKING:
+    import apache_beam as beam
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,7 @@ _preloaded_lock = threading.Lock()
 
 def preload(handler: "TextClassificationModelHandler") -> None:
     """Open ``handler``'s classifier now, for the first ``load_model`` in this process that asks for
-    the same model, backend, ``max_seq_len`` and backend options (a prestarted pool worker)."""
+    the same model, backend and backend options (a prestarted pool worker)."""
     classifier = handler.open_classifier()
     with _preloaded_lock:
         _preloaded[handler.session_key()] = classifier
@@ -59,8 +62,8 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
     Args:
         model: a named model (``sentiment-minilm``) or the path or URL of an artifact directory.
         backend: ``auto``, ``onnxruntime``, ``tensorrt`` or ``torch``.
-        max_seq_len: tokens kept per text.
-        options: backend knobs (threads, device, engine cache, CUDA graphs).
+        options: how the backend opens the model: ``max_seq_len``, device, engine cache...
+            (``ClassifyTextConfig.backend_options()`` makes them from a config).
         min_batch_size, max_batch_size: Beam's batch bounds.
         max_batch_duration_secs: streaming: the longest a batch waits to fill (turns on bucketing).
         length_aware: bucket by text length when batching in streaming.
@@ -72,9 +75,8 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
         self,
         model: str = DEFAULT_MODEL,
         backend: str = "auto",
-        max_seq_len: int = 128,
-        *,
         options: BackendOptions = BackendOptions(),
+        *,
         min_batch_size: Optional[int] = None,
         max_batch_size: Optional[int] = None,
         max_batch_duration_secs: Optional[int] = None,
@@ -95,12 +97,17 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
         self._model = model
         self._configured_model = model
         self._backend = backend
-        self._max_seq_len = max_seq_len
         self._options = options
+
+    @classmethod
+    def from_config(cls, config: ClassifyTextConfig, **batching: Any) -> "TextClassificationModelHandler":
+        """The handler ``config`` describes; ``batching``: Beam's batch bounds, where they apply."""
+        return cls(config.model, config.backend, config.backend_options(), model_copies=config.model_copies,
+                   **batching)
 
     def session_key(self) -> tuple:
         """What a loaded classifier depends on (batch sizes do not matter)."""
-        return (self._model, self._backend, self._max_seq_len, self._options)
+        return (self._model, self._backend, self._options)
 
     def load_model(self) -> TextClassifier:
         with _preloaded_lock:
@@ -113,8 +120,7 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
 
     def open_classifier(self) -> TextClassifier:
         artifact = resolve_model(self._model)
-        options = dataclasses.replace(self._options, max_seq_len=self._max_seq_len)
-        classifier = TextClassifier.open(artifact, self._backend, self._max_seq_len, options)
+        classifier = TextClassifier.open(artifact, self._backend, self._options)
         log.info("loaded %s on backend %s", artifact.manifest.name, classifier.session.name)
         return classifier
 
@@ -142,3 +148,21 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
 
     def __repr__(self) -> str:
         return f"TextClassificationModelHandler(model={self._model!r}, backend={self._backend!r})"
+
+
+def check_model_refresh(config: ClassifyTextConfig, model_metadata_pcoll: "Optional[beam.PCollection]") -> None:
+    """At construction: a transform takes its model updates from one place."""
+    if model_metadata_pcoll is not None and config.model_watch_pattern:
+        raise ConfigError("model_watch_pattern", "give either model_watch_pattern or model_metadata_pcoll, not both")
+
+
+def run_inference(handler: ModelHandler, config: ClassifyTextConfig,
+                  model_metadata_pcoll: "Optional[beam.PCollection]" = None) -> RunInference:
+    """Beam's RunInference on ``handler``, with the model refresh ``config`` asks for: a side input
+    of model updates, or a file pattern Beam watches."""
+    if model_metadata_pcoll is not None:
+        return RunInference(handler, model_metadata_pcoll=model_metadata_pcoll)
+    if config.model_watch_pattern:
+        return RunInference(handler, watch_model_pattern=config.model_watch_pattern,
+                            interval=config.model_watch_interval_secs)
+    return RunInference(handler)

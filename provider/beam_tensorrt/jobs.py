@@ -20,7 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.typehints.row_type import RowTypeConstraint
 
 from .formats import RejectedRow, UsageError, check_output, input_format
-from .transform import ClassifyText
+from .classify_text import ClassifyText
 
 def check_input(path: str) -> None:
     input_format(path)
@@ -209,7 +209,7 @@ def classify_file(input_path: str, output_path: str, *, errors_path: Optional[st
     p = beam.Pipeline(options=options)
     parse_errors = None
     if input_format(input_path) == "parquet":
-        from .batches import BATCHING_FIELDS, ClassifyTextBatches
+        from .classify_text_batches import BATCHING_FIELDS, ClassifyTextBatches
 
         # The file's row groups are the batches.
         batches = ClassifyTextBatches(error_handling={"output": "errors"},

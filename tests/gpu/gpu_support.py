@@ -11,7 +11,7 @@ def require_cuda_torch():
 
 
 def require_tensorrt():
-    from beam_tensorrt.trt.loader import TensorRTUnavailable, gpu_info, import_tensorrt
+    from beam_tensorrt.backends.tensorrt.platform import TensorRTUnavailable, gpu_info, import_tensorrt
 
     try:
         trt = import_tensorrt()

@@ -1,12 +1,12 @@
 """Real TensorRT on a GPU, held to the same backend contract as every backend on the CPU
-(tests/test_backend_contract.py: every length bucket, split groups, generators, concurrent callers),
+(tests/test_backends.py: every length bucket, split groups, generators, concurrent callers),
 with CUDA graphs on and off, plans for max_seq_len 256 and 512 built through the engine cache, and
 ClassifyText(backend='tensorrt') in a Beam pipeline over SST-2 dev against ONNX Runtime."""
 import numpy as np
 import pytest
 
 from gpu_support import require_tensorrt
-from test_backend_contract import (  # noqa: F401  (collected here with this module's `session`)
+from test_backends import (  # noqa: F401  (collected here with this module's `session`)
     TEXTS, reference, test_classifier_on_the_backend_labels_like_onnxruntime,
     test_concurrent_callers_get_their_own_results, test_declares_what_the_classifier_relies_on,
     test_run_is_one_group_of_run_many, test_run_many_consumes_a_generator_once_in_order)
@@ -24,7 +24,7 @@ def engine_cache(tmp_path_factory):
 
 def open_trt(artifact, engine_cache, max_seq_len, cuda_graphs=True, packing=True):
     from beam_tensorrt.backends import BackendOptions, open_session
-    from beam_tensorrt.trt.metadata import EngineMismatch
+    from beam_tensorrt.backends.tensorrt.metadata import EngineMismatch
 
     try:
         return open_session("tensorrt", artifact, BackendOptions(max_seq_len=max_seq_len, engine_cache=engine_cache,
@@ -46,6 +46,7 @@ def session(request, default_artifact, engine_cache):
 @pytest.mark.parametrize("max_seq_len, packing", [(256, True), (512, True), (512, False)])
 def test_every_bucket_up_to_max_seq_len_matches_onnxruntime(default_artifact, engine_cache, max_seq_len, packing):
     require_tensorrt()
+    from beam_tensorrt.backends import BackendOptions
     from beam_tensorrt.classifier import TextClassifier
 
     session = open_trt(default_artifact, engine_cache, max_seq_len, packing=packing)
@@ -56,7 +57,7 @@ def test_every_bucket_up_to_max_seq_len_matches_onnxruntime(default_artifact, en
     clf = TextClassifier(default_artifact, session, max_seq_len)
     for _ in range(4):
         ours, cut, failures = clf.logits(texts * 3)
-    ref = TextClassifier.open(default_artifact, "onnxruntime", max_seq_len).logits(texts * 3)[0]
+    ref = TextClassifier.open(default_artifact, "onnxruntime", BackendOptions(max_seq_len=max_seq_len)).logits(texts * 3)[0]
     assert not failures and np.isfinite(ours).all()
     assert cut[-1] and not cut[0]
     assert (ours.argmax(1) == ref.argmax(1)).all()
@@ -90,7 +91,7 @@ def test_pipeline_over_sst2_dev_agrees_with_onnxruntime(default_artifact, engine
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(i for i, _, _ in rows) == list(range(len(texts)))
     assert all(np.isfinite(p).all() for _, _, p in rows)
-    want = [p.label for p in TextClassifier.open(default_artifact, "onnxruntime", 128).classify(texts)]
+    want = [p.label for p in TextClassifier.open(default_artifact, "onnxruntime").classify(texts)]
     got = dict((i, label) for i, label, _ in rows)
     agreement = np.mean([got[i] == want[i] for i in range(len(texts))])
     print(f"TensorRT pipeline ({'packed' if packing else 'padded'}) vs ONNX Runtime on {len(texts)} SST-2 dev rows: "
@@ -124,7 +125,7 @@ def test_arrow_batches_over_sst2_dev_agree_with_onnxruntime(default_artifact, en
     got = pq.read_table(out).to_pydict()
     assert sorted(got["i"]) == list(range(len(texts)))
     assert np.isfinite(np.array(got["p"])).all()
-    want = [p.label for p in TextClassifier.open(default_artifact, "onnxruntime", 128).classify(texts)]
+    want = [p.label for p in TextClassifier.open(default_artifact, "onnxruntime").classify(texts)]
     labels = dict(zip(got["i"], got["label"]))
     agreement = np.mean([labels[i] == want[i] for i in range(len(texts))])
     print(f"TensorRT ClassifyTextBatches vs ONNX Runtime on {len(texts)} SST-2 dev rows: label agreement {agreement:.5f}")

@@ -16,7 +16,7 @@ def test_torch_fp16_matches_onnxruntime(default_artifact, graphs, packing):
     from beam_tensorrt.backends.torch import TorchSession
     from beam_tensorrt.classifier import TextClassifier
 
-    ref = TextClassifier.open(default_artifact, "onnxruntime", 128).logits(TEXTS)[0]
+    ref = TextClassifier.open(default_artifact, "onnxruntime").logits(TEXTS)[0]
     session = TorchSession(default_artifact, BackendOptions(device="cuda", cuda_graphs=graphs, packing=packing))
     clf = TextClassifier(default_artifact, session, 128)
     for _ in range(2):
@@ -29,8 +29,8 @@ def test_torch_concurrent_callers(default_artifact):
     require_cuda_torch()
     from beam_tensorrt.classifier import TextClassifier
 
-    clf = TextClassifier.open(default_artifact, "torch", 128)
-    ref = TextClassifier.open(default_artifact, "onnxruntime", 128)
+    clf = TextClassifier.open(default_artifact, "torch")
+    ref = TextClassifier.open(default_artifact, "onnxruntime")
     inputs = [[f"{t} {i}" for t in TEXTS] for i in range(6)]
     got = {}
 

@@ -72,9 +72,9 @@ def _torch_cuda() -> bool:
 
 
 def _open_tensorrt(artifact: ModelArtifact, options: BackendOptions) -> InferenceSession:
-    from .tensorrt import load_tensorrt_session
+    from .tensorrt.loader import load_session
 
-    return load_tensorrt_session(artifact, options)
+    return load_session(artifact, options)
 
 
 def _open_torch(artifact: ModelArtifact, options: BackendOptions) -> InferenceSession:

@@ -1,7 +1,7 @@
 """The backend contract: what ``TextClassifier`` relies on, declared once.
 
 Every backend (ONNX Runtime, PyTorch, TensorRT) implements ``InferenceSession``;
-``tests/test_backend_contract.py`` holds each of them to it on a CPU, the TensorRT session
+``tests/test_backends.py`` holds each of them to it on a CPU, the TensorRT session
 included (its CUDA and TensorRT calls faked), so a backend that breaks a promise fails CI
 without a GPU.
 """
@@ -17,28 +17,30 @@ Feeds = Mapping[str, np.ndarray]
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """Knobs a backend may use; each backend ignores what does not apply to it.
+    """How a backend opens a model. ClassifyText's configuration is turned into this object in one
+    place (``ClassifyTextConfig.backend_options``), and the defaults written here are the config's
+    defaults too, so a setting reaches the backend by one path.
 
     Args:
-        intra_op_threads: ONNX Runtime threads per call (0: one per core).
-        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
-        engine_cache: TensorRT: where built plans and the builder's timing cache are shared
-            (a local path or any Beam filesystem URL).
-        fp16: GPU backends only; the ONNX Runtime CPU path stays fp32.
+        max_seq_len: tokens kept per text. The classifier's tokenizer cuts texts there, and the
+            TensorRT loader builds its plan's optimization profiles up to it.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (every backend).
+        packing: GPU backends (TensorRT, PyTorch): several short rows a sequence where the model
+            allows it (pooled-BERT artifacts), so that almost no computed token is padding.
+        intra_op_threads: ONNX Runtime: threads per call (0: one per core).
+        engine_cache: TensorRT: where built plans and the builder's timing cache are shared (a local
+            path or any Beam filesystem URL).
+        fp16: GPU backends; the ONNX Runtime CPU path stays fp32.
         cuda_graphs: GPU backends: replay CUDA graphs for shapes that recur.
-        max_seq_len: the longest token sequence the classifier will send (TensorRT builds its
-            optimization profiles up to it).
-        packing: GPU backends: run several short rows per sequence where the model allows it
-            (pooled-BERT artifacts), so that almost no computed token is padding.
     """
 
-    intra_op_threads: int = 0
+    max_seq_len: int = 128
     device: str = "auto"
+    packing: bool = True
+    intra_op_threads: int = 0
     engine_cache: str | None = None
     fp16: bool = True
     cuda_graphs: bool = True
-    max_seq_len: int = 128
-    packing: bool = True
 
 
 class InferenceSession(Protocol):

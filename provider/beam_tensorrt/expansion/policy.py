@@ -9,7 +9,7 @@ from .safe_rows import UntrustedRowError, check_row
 from .schema import FQN_URN, IDENTIFIER, SCHEMATRANSFORM_URN
 
 # What Java's PythonExternalTransform may name. Exact names: no globs, no callables, no source code.
-ALLOWED_FQNS = frozenset({"beam_tensorrt.ClassifyText", "beam_tensorrt.transform.ClassifyText"})
+ALLOWED_FQNS = frozenset({"beam_tensorrt.ClassifyText", "beam_tensorrt.classify_text.ClassifyText"})
 # Beam's own name filter for fully qualified names, set while the service runs: a second fence.
 FQN_FILTER_GLOB = "beam_tensorrt.*ClassifyText"
 

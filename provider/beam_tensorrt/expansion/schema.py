@@ -1,7 +1,7 @@
 """ClassifyText as a schema transform: its identifier, published config schema, and payload decoding."""
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 from apache_beam.coders import RowCoder
 from apache_beam.portability import common_urns
@@ -18,11 +18,6 @@ DESCRIPTION = (
     "ONNX Runtime). Output rows keep every input field and add the label and its score. Set "
     "error_handling.output to route rows that cannot be classified to a second output "
     "(fields: element, msg, stack).")
-ERROR_HANDLING_DOC = "Name of the output for rows that cannot be classified: {output: NAME}."
-
-
-# Functional form: with postponed annotations a class body would hand Beam the string 'str'.
-ErrorHandling = NamedTuple("ErrorHandling", [("output", str)])
 
 
 def config_schema() -> schema_pb2.Schema:
@@ -33,8 +28,6 @@ def config_schema() -> schema_pb2.Schema:
         base, _ = field_type(f)
         fields.append((f.name, Optional[base]))
         docs[f.name] = f.metadata["doc"]
-    fields.append(("error_handling", Optional[ErrorHandling]))
-    docs["error_handling"] = ERROR_HANDLING_DOC
     schema = named_fields_to_schema(fields)
     for field in schema.fields:
         field.description = docs[field.name]
@@ -49,14 +42,7 @@ def schema_transform_config() -> beam_expansion_api_pb2.SchemaTransformConfig:
 
 def row_to_kwargs(row: Any) -> dict[str, Any]:
     """A decoded config row -> ClassifyText kwargs; null fields fall back to defaults."""
-    kwargs: dict[str, Any] = {}
-    for name, value in row._asdict().items():
-        if value is None:
-            continue
-        if hasattr(value, "_asdict"):
-            value = dict(value._asdict())
-        kwargs[name] = value
-    return kwargs
+    return {name: value for name, value in row._asdict().items() if value is not None}
 
 
 def decode_payload(payload: external_transforms_pb2.SchemaTransformPayload) -> dict[str, Any]:

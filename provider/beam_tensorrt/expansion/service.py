@@ -32,7 +32,7 @@ from . import transforms
 from .environments import CLIENT_ENVIRONMENT_OPTIONS, environment_options
 from .policy import FQN_FILTER_GLOB, NotAllowed, check_allowed
 from .schema import IDENTIFIER, schema_transform_config
-from .worker_pool import CheckedWorkerPoolServicer
+from ..worker_pool.servicer import CheckedWorkerPoolServicer
 
 log = logging.getLogger("beam_tensorrt.serve")
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
@@ -227,29 +227,4 @@ def serve(host: str, port: int, environment: str, environment_config: Optional[s
     while not stopping.wait(0.5):
         pass
     server.stop(grace)
-    return 0
-
-
-def serve_worker_pool(host: str, port: int, python: Optional[str] = None, start_timeout: float = 120.0,
-                      prestart: int = 0, warm_cuda: bool = False, preload: str = "") -> int:
-    """Serve a worker pool (process mode) until SIGTERM/SIGINT: ``beam-tensorrt worker-pool``."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="worker-pool"))
-    servicer = CheckedWorkerPoolServicer(use_process=True, python=python, start_timeout=start_timeout,
-                                         prestart=prestart, warm_cuda=warm_cuda, preload=preload)
-    beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(servicer, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        servicer.close()
-        raise OSError(f"cannot bind {host}:{port} (in use?); choose another --port")
-    stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, _frame: stopping.set())
-    server.start()
-    warm = (f", {prestart} started ahead" + (" with CUDA" if warm_cuda else "") + (" and a model" if preload else "")
-            if prestart else "")
-    print(f"beam-tensorrt worker pool listening on {host}:{bound} (workers: {servicer.python}{warm})", flush=True)
-    while not stopping.wait(0.5):
-        pass
-    server.stop(grace=5).wait()
-    servicer.close()
     return 0

@@ -5,7 +5,7 @@ import apache_beam as beam
 from apache_beam.portability.api import external_transforms_pb2
 from apache_beam.transforms.ptransform import PTransform
 
-from ..transform import ClassifyText
+from ..classify_text import ClassifyText
 from .schema import SCHEMATRANSFORM_URN, decode_payload
 
 

@@ -1,4 +1,8 @@
-"""Named models and artifact resolution: ``model`` is a known name or an artifact directory."""
+"""Models: ``model`` is a named model (``NAMED_MODELS``) or an artifact directory (a path or a URL).
+
+A named model implements ``named.NamedModel``; adding one is a module that makes it and a line in
+the tuple below.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,16 +10,19 @@ from pathlib import Path
 from ..artifact import ModelArtifact
 from . import sentiment_minilm
 from .bert import PooledBert, load_pooled_bert
+from .named import PACKAGE_PREFIX, MissingEncoderError, NamedModel, package_model_dir
 
-DEFAULT_MODEL = sentiment_minilm.NAME
-NAMED_MODELS = {sentiment_minilm.NAME: sentiment_minilm}
+NAMED_MODELS: dict[str, NamedModel] = {m.name: m for m in (
+    sentiment_minilm.MODEL,
+)}
+DEFAULT_MODEL = sentiment_minilm.MODEL.name
 
 
 def check_model(model: str) -> None:
-    """Cheap construction-time check: the name is known and its parts are installed,
-    or the path is a complete artifact. Raises ArtifactError / MissingEncoderError."""
+    """Cheap construction-time check: the name is known and its parts are installed, or the path
+    is a complete artifact. Raises ArtifactError / MissingEncoderError."""
     if model in NAMED_MODELS:
-        NAMED_MODELS[model].encoder_dir()
+        NAMED_MODELS[model].check()
         return
     if "://" in model:
         return  # remote (gs://, s3://...) artifacts are checked when workers fetch them
@@ -25,7 +32,7 @@ def check_model(model: str) -> None:
 def resolve_model(model: str) -> ModelArtifact:
     """Return a local, loadable artifact (building a named model's artifact on first use)."""
     if model in NAMED_MODELS:
-        return NAMED_MODELS[model].ensure_artifact()
+        return NAMED_MODELS[model].artifact()
     if "://" in model:
         from ..remote import fetch_artifact
 
@@ -43,9 +50,13 @@ def artifact_weights(artifact: ModelArtifact) -> PooledBert:
             "BERT encoders with a pooled head (sentiment-minilm, bench/random_bert.py); "
             "use backend onnxruntime or tensorrt for this artifact")
     encoder = spec["encoder"]
-    if encoder == f"package:{sentiment_minilm.ENCODER_PACKAGE}":  # installed, not copied into the artifact
-        encoder_dir = sentiment_minilm.encoder_dir()
+    if encoder.startswith(PACKAGE_PREFIX):  # installed, not copied into the artifact
+        encoder_dir = package_model_dir(encoder[len(PACKAGE_PREFIX):])
     else:
         encoder_dir = artifact.path / encoder
     adapters = spec.get("adapters")
     return load_pooled_bert(encoder_dir, artifact.path / spec["head"], artifact.path / adapters if adapters else None)
+
+
+__all__ = ["DEFAULT_MODEL", "NAMED_MODELS", "MissingEncoderError", "NamedModel", "artifact_weights", "check_model",
+           "resolve_model"]

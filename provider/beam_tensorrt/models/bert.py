@@ -2,7 +2,7 @@
 
 ``pooled_bert_forward`` is the one definition of the model. It is written against ``BertOps``, a
 handful of tensor operations, and run by two implementations: the ONNX graph builder
-(``tooling/onnx_bert.py``: records the operations as a graph, what ONNX Runtime and TensorRT run)
+(``models/onnx_bert.py``: records the operations as a graph, what ONNX Runtime and TensorRT run)
 and the PyTorch backend (``backends/torch.py``: runs them eagerly on a GPU, also what the
 training script fine-tunes). Weights come from one loader, ``load_pooled_bert``, for both.
 

@@ -1,0 +1,51 @@
+"""TensorRT backend, the loading half: find this GPU's plan for an artifact in the engine cache
+(building it on a miss, with the shared timing cache) and hand it to the runner,
+``runner.TensorRTSession``. Imported only when this backend is chosen."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from ...artifact import ModelArtifact
+from ..base import BackendOptions
+from .runner import TensorRTSession
+
+log = logging.getLogger(__name__)
+
+
+def device_index(device: str) -> int:
+    return int(device.split(":")[1]) if ":" in device else 0
+
+
+def plan_for(artifact: ModelArtifact, options: BackendOptions = BackendOptions()) -> tuple[Path, Path]:
+    """The local path of a plan for this GPU, ``artifact`` and ``options``: from the engine cache,
+    or built now. Also where the timing cache lives (returned second)."""
+    from . import builder
+    from .engine_cache import EngineCache
+    from .platform import import_tensorrt, runtime_info
+    from .spec import plan_spec
+
+    info = runtime_info(import_tensorrt(), device_index(options.device))
+    spec = plan_spec(artifact, options)
+    cache = EngineCache(options.engine_cache)
+    key = cache.key(artifact.manifest.onnx_sha256, info, spec.profiles, spec.precision, spec.layout)
+    timing_key = cache.timing_key(info)
+
+    def build(plan_path: Path, timing_cache: Path):
+        return builder.build_plan(artifact, spec, plan_path, timing_cache=timing_cache)
+
+    return cache.get_or_build(key, build, timing_key), cache.local_timing_cache(timing_key)
+
+
+def load_session(artifact: ModelArtifact, options: BackendOptions = BackendOptions()) -> TensorRTSession:
+    """A TensorRT session for ``artifact`` on ``options.device`` (``cuda:N`` selects the GPU)."""
+    from .platform import cuda_check, cudart_module
+
+    start = time.monotonic()
+    if ":" in options.device:
+        cuda_check(cudart_module().cudaSetDevice(device_index(options.device)))
+    plan, _ = plan_for(artifact, options)
+    session = TensorRTSession(plan, onnx_sha256=artifact.manifest.onnx_sha256, cuda_graphs=options.cuda_graphs)
+    log.info("TensorRT plan %s for %s ready in %.1f s", plan.name, artifact.manifest.name, time.monotonic() - start)
+    return session

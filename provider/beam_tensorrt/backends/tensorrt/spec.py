@@ -1,0 +1,49 @@
+"""Which plan an artifact needs for a set of ``BackendOptions``: the ONNX file to build from, the
+precision and layout the plan will have, and its optimization profiles. One function answers for
+both the loader (an engine-cache miss on a worker) and ``beam-tensorrt build``, so a plan built
+ahead is the plan a worker would have built. Pure Python: no TensorRT."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...artifact import ModelArtifact
+from ...tokenization import round_up
+from ..base import BackendOptions
+from .profiles import Profile, default_profiles, packed_profiles
+
+# Most rows a padded plan accepts at short lengths (its profiles scale this down for long text).
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """What a plan is built from and for."""
+
+    onnx_path: Path
+    precision: str  # "fp16" or "fp32": what the plan actually computes in
+    layout: str  # "packed" (several rows a sequence, tokenization.PackedBatch) or "padded"
+    profiles: tuple[Profile, ...]
+
+
+def onnx_for(artifact: ModelArtifact, precision: str, packing: bool = False) -> tuple[Path, str, str]:
+    """The ONNX file to build from, the precision the plan will actually have, and its layout.
+
+    Strongly typed networks take their precision from the graph, so fp16 needs an fp16 ONNX
+    (pooled-BERT artifacts carry one, padded and packed); other artifacts build padded in fp32."""
+    source = artifact.manifest.source
+    if precision == "fp16":
+        for key, layout in (("packed_fp16_onnx", "packed"), ("fp16_onnx", "padded")):
+            name = source.get(key)
+            if name and (artifact.path / name).is_file() and (packing or layout == "padded"):
+                return artifact.path / name, "fp16", layout
+    return artifact.onnx_path, "fp32", "padded"
+
+
+def plan_spec(artifact: ModelArtifact, options: BackendOptions, max_batch: int = MAX_BATCH) -> PlanSpec:
+    """The plan ``artifact`` needs under ``options`` (``max_seq_len``, ``packing``, ``fp16``)."""
+    onnx_path, precision, layout = onnx_for(artifact, "fp16" if options.fp16 else "fp32", options.packing)
+    # The tokenizer pads to multiples of 8: a max_seq_len of 13 sends 16-token batches.
+    seq = min(round_up(options.max_seq_len), artifact.manifest.max_seq_len)
+    profiles = packed_profiles(seq) if layout == "packed" else default_profiles(seq, max_batch)
+    return PlanSpec(onnx_path, precision, layout, tuple(profiles))

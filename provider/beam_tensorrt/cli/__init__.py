@@ -1,0 +1,73 @@
+"""The ``beam-tensorrt`` command: classify files, serve ClassifyText, build and run what it needs.
+
+One module per sub-command, each with ``add(subparsers)`` registering its parser and the function
+that runs it; a sub-command imports what it needs only when it runs, so ``--help`` stays fast. A
+user's mistake ends in one line on stderr that names the cause and what to do, and exit status 2;
+anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import Optional, Sequence
+
+from .. import __version__
+from ..logs import quiet_logging
+from . import (build, classify, config_reference, export, flink_job_server, model, serve, worker_pool,
+               yaml_pipeline, yaml_providers)
+
+DESCRIPTION = "GPU BERT text classification for Apache Beam: classify files, serve ClassifyText to Beam YAML and Java."
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ImportError)
+# In the order `--help` lists them.
+COMMANDS = (classify, yaml_pipeline, serve, worker_pool, flink_job_server, build, model, export, config_reference,
+            yaml_providers)
+
+
+def user_error(e: BaseException) -> Optional[str]:
+    """The one-line message for a user's mistake, or None for anything else."""
+    from ..formats import RejectedRow
+
+    text = str(e)
+    found = re.search(r"RejectedRow: (.*)", text)  # raised inside the pipeline, re-raised by the runner
+    if isinstance(e, RejectedRow) or found:
+        message = re.sub(r"\s*\[while running '[^']*'\]\s*$", "", found.group(1) if found else text).strip()
+        return message.replace("set allow_empty_text", "pass --allow-empty-text")
+    if isinstance(e, USER_ERRORS):
+        return text.strip().splitlines()[0] if text.strip() else type(e).__name__
+    return None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported as every other one is: one line, exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"beam-tensorrt: error: {message} (see {self.prog} --help)\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="beam-tensorrt", description=DESCRIPTION)
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level, Beam's warnings included")
+    p.add_argument("--version", action="version", version=f"beam-tensorrt {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add(sub)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = bool({"-v", "--verbose"} & set(argv[:1]))
+    quiet_logging(verbose)  # before anything imports Beam, whose imports log
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("beam-tensorrt: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        message = user_error(e)
+        if message is None or args.verbose:
+            raise
+        print(f"beam-tensorrt: error: {message}", file=sys.stderr)
+        return 2

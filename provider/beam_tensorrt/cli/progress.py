@@ -1,0 +1,65 @@
+"""The main job's progress: rows done, rows/s and time left while it runs, then a summary."""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+
+class ProgressReporter:
+    """Rows done, rows/s and time left while a job runs: a bar on a terminal, a line every
+    ``interval`` seconds otherwise; then one summary line."""
+
+    def __init__(self, total: int, stream=sys.stderr, interval: float = 10.0):
+        self.total, self.stream, self.interval = total, stream, interval
+        self.tty = stream.isatty()
+        self.start = time.monotonic()
+        self._stop: threading.Event | None = None
+
+    def line(self, done: int, errors: int) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-6)
+        rate = (done + errors) / elapsed
+        left = max(self.total - done - errors, 0)
+        eta = f", ~{duration(left / rate)} left" if rate > 0 and left else ""
+        share = f" / {self.total:,} ({100 * (done + errors) / self.total:.0f}%)" if self.total else ""
+        errs = f", {errors:,} {row_word(errors)} rejected" if errors else ""
+        return f"{done + errors:,}{share} {row_word(done + errors)} done{errs}, {rate:,.0f} rows/s{eta}"
+
+    def begin(self) -> None:
+        from ..jobs import Progress
+
+        self.start = time.monotonic()
+        self._stop = threading.Event()
+
+        def run():
+            period = 0.5 if self.tty else self.interval
+            while not self._stop.wait(period):
+                text = self.line(Progress.done, Progress.errors)
+                if self.tty:
+                    width = 24
+                    filled = int(width * min(1.0, (Progress.done + Progress.errors) / self.total)) if self.total else 0
+                    self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {text}\x1b[K")
+                else:
+                    self.stream.write(f"beam-tensorrt: {text}\n")
+                self.stream.flush()
+
+        threading.Thread(target=run, daemon=True, name="progress").start()
+
+    def end(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            if self.tty:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+
+
+def row_word(n: int) -> str:
+    return "row" if n == 1 else "rows"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,39 @@
+"""``beam-tensorrt serve``: the expansion service (Beam YAML `type: remote`, Java, other SDKs)."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+
+def add(sub) -> None:
+    from ..expansion.environments import ENVIRONMENTS, describe
+
+    p = sub.add_parser("serve", help="run the expansion service (Beam YAML `type: remote`, Java, other SDKs)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Serve ClassifyText over Beam's expansion API (gRPC).\n\n"
+                                   "Environments attached to expanded transforms (--environment):\n" + describe())
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, default=8097, help="port (default: 8097; 0 picks a free one)")
+    p.add_argument("--environment", default="worker-pool", choices=list(ENVIRONMENTS), help="(default: worker-pool)")
+    p.add_argument("--environment-config", default=None, help="what --environment needs: HOST:PORT, a command, an image")
+    p.add_argument("--grace", type=float, default=10.0, help="seconds to drain in-flight calls on SIGTERM (default: 10)")
+    p.add_argument("--max-expansion-seconds", type=float, default=120.0,
+                   help="server-side deadline of one expansion (default 120; a shorter client deadline wins)")
+    p.add_argument("--tls-cert", default=None, help="PEM server certificate: serve TLS (needs --tls-key)")
+    p.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
+    p.add_argument("--tls-client-ca", default=None,
+                   help="PEM CA bundle: require client certificates signed by it (mutual TLS)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..expansion.service import TlsConfig, serve
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+    tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
+    logging.getLogger("beam_tensorrt").setLevel(logging.INFO)
+    return serve(args.host, args.port, args.environment, args.environment_config, args.grace, tls,
+                 args.max_expansion_seconds)

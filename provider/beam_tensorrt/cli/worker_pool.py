@@ -1,0 +1,37 @@
+"""``beam-tensorrt worker-pool``: a Python SDK worker pool for runners' EXTERNAL environment."""
+from __future__ import annotations
+
+import logging
+
+
+def add(sub) -> None:
+    p = sub.add_parser("worker-pool", help="run a Python SDK worker pool for runners' EXTERNAL environment",
+                       description="A Beam Python worker pool to run beside a runner's workers (Flink TaskManagers, "
+                                   "Spark executors): the `external` environment of `serve`. Each worker is a process "
+                                   "of --python; one that dies while starting fails the job with its output. "
+                                   "--prestart keeps workers booted ahead of jobs.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=50000, help="port (default: 50000; 0 picks a free one)")
+    p.add_argument("--python", default=None, help="interpreter of the workers (default: this one)")
+    p.add_argument("--start-timeout", type=float, default=120.0,
+                   help="seconds a new worker may take to import Beam and beam-tensorrt (default: 120)")
+    p.add_argument("--prestart", type=int, default=0, metavar="N",
+                   help="keep N workers started ahead of jobs, so that a job's workers begin at once (default: 0)")
+    p.add_argument("--warm-cuda", action="store_true",
+                   help="prestarted workers also make their CUDA context ahead of the job (GPU hosts)")
+    p.add_argument("--preload", default=None, metavar="CONFIG",
+                   help="ClassifyText's config as JSON, e.g. '{\"model\": \"sentiment-minilm\", \"backend\": "
+                        "\"tensorrt\"}': workers load that model before a job; a job with the same model, backend, "
+                        "max_seq_len, device, engine_cache and packing uses it")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..formats import UsageError
+    from ..worker_pool import serve_worker_pool
+
+    if args.prestart < 0:
+        raise UsageError(f"--prestart must be 0 or more, not {args.prestart}")
+    logging.getLogger("beam_tensorrt").setLevel(logging.INFO)
+    return serve_worker_pool(args.host, args.port, args.python, args.start_timeout, args.prestart, args.warm_cuda,
+                             args.preload or "")

@@ -1,0 +1,76 @@
+"""What both transforms do with a row that cannot be classified: check its text, say why, and put
+it on the error output in Beam YAML's shape (``element``, ``msg``, ``stack``), one row each."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import apache_beam as beam
+
+# The tag of the error output inside each transform.
+ERRORS_TAG = "errors"
+
+
+class InvalidRowError(ValueError):
+    """A row that cannot be classified; its message is the reason on the error output."""
+
+
+def check_text(fields: Mapping[str, Any], text_field: str, allow_empty: bool = False) -> str:
+    """The row's text, or ``InvalidRowError`` saying why it cannot be classified."""
+    if text_field not in fields:
+        raise InvalidRowError(f"field '{text_field}' is missing (row has: {', '.join(map(str, fields)) or 'no fields'})")
+    text = fields[text_field]
+    if text is None:
+        raise InvalidRowError(f"field '{text_field}' is null")
+    if not isinstance(text, str):
+        raise InvalidRowError(f"field '{text_field}' must be a string, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidRowError(f"field '{text_field}' is not valid Unicode ({e.reason} at position {e.start})") from None
+    if not allow_empty and not text.strip():
+        raise InvalidRowError(empty_text_reason(text_field, text))
+    return text
+
+
+def empty_text_reason(text_field: str, text: str) -> str:
+    return (f"field '{text_field}' is {'empty' if not text else 'only whitespace'} "
+            "(set allow_empty_text to classify such texts)")
+
+
+def encodable(value: Any) -> Any:
+    """A copy with lone surrogates replaced by U+FFFD: Beam's string coder (UTF-8) rejects them,
+    and an error row must survive being encoded downstream."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, Mapping):
+        return {encodable(k): encodable(v) for k, v in value.items()}
+    if isinstance(value, beam.Row):
+        return beam.Row(**{k: encodable(v) for k, v in value._asdict().items()})
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return type(value)(**{k: encodable(v) for k, v in value._asdict().items()})
+    if isinstance(value, (list, tuple)):
+        return type(value)(encodable(v) for v in value)
+    return value
+
+
+def error_row(element: Any, message: str, stack: str = "") -> beam.Row:
+    """Beam YAML's error shape: the failed element, a message, a stack."""
+    return beam.Row(element=encodable(element), msg=message, stack=stack)
+
+
+def fail_on_error_row(error: Any) -> None:
+    """Where no error output was asked for: a row that could not be classified fails the pipeline."""
+    raise RuntimeError(f"{error.msg} (set error_handling to route such rows to an error output)")
+
+
+def inference_failure(exc_info: Any) -> tuple[str, str]:
+    """(message, stack) of a failure that Beam's ``with_exception_handling`` caught: it hands on
+    ``(exception class, repr(exception), formatted traceback lines)``, not the exception itself."""
+    if isinstance(exc_info, tuple) and len(exc_info) == 3:
+        _, described, lines = exc_info
+        return f"inference failed: {described}", "".join(lines) if isinstance(lines, list) else str(lines)
+    return f"inference failed: {exc_info!r}", ""

@@ -1,0 +1,46 @@
+"""A Python SDK worker pool for runners' ``EXTERNAL`` environment (``beam-tensorrt worker-pool``),
+beside a runner's workers (Flink TaskManagers, Spark executors), or inside the expansion service.
+
+- ``servicer``: Beam's worker pool servicer, reporting workers that cannot start and keeping workers
+  booted ahead of jobs (``--prestart``, ``--warm-cuda``, ``--preload``).
+- ``boot``: what a worker process runs before and when it is handed a job.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from concurrent import futures
+from typing import Optional
+
+from .servicer import CheckedWorkerPoolServicer
+
+
+def serve_worker_pool(host: str, port: int, python: Optional[str] = None, start_timeout: float = 120.0,
+                      prestart: int = 0, warm_cuda: bool = False, preload: str = "") -> int:
+    """Serve a worker pool (process mode) until SIGTERM/SIGINT: ``beam-tensorrt worker-pool``."""
+    import grpc
+    from apache_beam.portability.api import beam_fn_api_pb2_grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="worker-pool"))
+    servicer = CheckedWorkerPoolServicer(use_process=True, python=python, start_timeout=start_timeout,
+                                         prestart=prestart, warm_cuda=warm_cuda, preload=preload)
+    beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(servicer, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        servicer.close()
+        raise OSError(f"cannot bind {host}:{port} (in use?); choose another --port")
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: stopping.set())
+    server.start()
+    warm = (f", {prestart} started ahead" + (" with CUDA" if warm_cuda else "") + (" and a model" if preload else "")
+            if prestart else "")
+    print(f"beam-tensorrt worker pool listening on {host}:{bound} (workers: {servicer.python}{warm})", flush=True)
+    while not stopping.wait(0.5):
+        pass
+    server.stop(grace=5).wait()
+    servicer.close()
+    return 0
+
+
+__all__ = ["CheckedWorkerPoolServicer", "serve_worker_pool"]

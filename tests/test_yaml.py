@@ -1,0 +1,124 @@
+"""Every pipeline in yaml_pipelines/ run end to end with `python -m apache_beam.yaml.main`, rows checked."""
+import glob
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import EXAMPLES, ROOT
+from service_fixture import start_service
+
+PIPELINES = ROOT / "yaml_pipelines"
+
+
+def run_yaml(pipeline, variables: dict, timeout=600):
+    proc = subprocess.run(
+        [sys.executable, "-m", "apache_beam.yaml.main", f"--yaml_pipeline_file={pipeline}",
+         "--runner=FnApiRunner", f"--jinja_variables={json.dumps(variables)}"],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def read_json_outputs(prefix) -> list[dict]:
+    rows = []
+    for path in sorted(glob.glob(f"{prefix}*")):
+        with open(path, encoding="utf-8") as f:
+            rows += [json.loads(line) for line in f if line.strip()]
+    return rows
+
+
+def test_every_pipeline_has_a_test():
+    tested = {"classify_texts", "classify_with_errors", "classify_csv", "classify_remote"}
+    assert {p.stem for p in PIPELINES.glob("*.yaml")} == tested
+
+
+def test_texts_to_json_lines(tmp_path):
+    run_yaml(PIPELINES / "classify_texts.yaml", {"input": str(EXAMPLES / "texts.txt"), "output": str(tmp_path / "out")})
+    rows = read_json_outputs(tmp_path / "out")
+    assert sorted((r["text"][:20], r["label"]) for r in rows) == [
+        ("Great performances f", "POSITIVE"), ("I regret buying a ti", "NEGATIVE"),
+        ("The story dragged on", "NEGATIVE"), ("What a wonderful sur", "POSITIVE")]
+    assert all(0.5 <= r["score"] <= 1 for r in rows)
+
+
+def test_error_handling_routes_bad_rows_to_their_own_sink(tmp_path):
+    run_yaml(PIPELINES / "classify_with_errors.yaml", {"input": str(EXAMPLES / "reviews.jsonl"),
+                                                       "output": str(tmp_path / "good"), "errors": str(tmp_path / "bad")})
+    good = sorted(read_json_outputs(tmp_path / "good"), key=lambda r: r["id"])
+    bad = read_json_outputs(tmp_path / "bad")
+    assert [(r["id"], r["label"]) for r in good] == [(1, "POSITIVE"), (2, "NEGATIVE"), (4, "POSITIVE")]
+    assert all(len(r["probabilities"]) == 2 for r in good)
+    assert bad == [{"id": 3, "reason": "field 'body' is null"}]
+
+
+def test_csv_with_another_text_field_and_output_names(tmp_path):
+    run_yaml(PIPELINES / "classify_csv.yaml", {"input": str(EXAMPLES / "reviews.csv"), "output": str(tmp_path / "out")})
+    rows = read_json_outputs(tmp_path / "out")
+    assert sorted((r["title"], r["sentiment"]) for r in rows) == [
+        ("Night Train", "POSITIVE"), ("Summer Song", "POSITIVE"), ("The Long Wait", "NEGATIVE")]
+    assert all("label" not in r and 0.5 <= r["confidence"] <= 1 for r in rows)
+
+
+def test_remote_provider_through_a_running_service(tmp_path):
+    service = start_service(tmp_path)
+    try:
+        run_yaml(PIPELINES / "classify_remote.yaml", {"input": str(EXAMPLES / "texts.txt"),
+                                                      "output": str(tmp_path / "out"), "address": service.address})
+        rows = read_json_outputs(tmp_path / "out")
+        assert sorted(r["label"] for r in rows) == ["NEGATIVE", "NEGATIVE", "POSITIVE", "POSITIVE"]
+        assert all(r["truncated"] is False for r in rows)
+        assert "expanded beam:schematransform:beam_tensorrt:classify_text:v1" in service.log()
+    finally:
+        assert service.stop() == 0
+
+
+def chain_pipeline(path, elements: str, classify_config: str, providers: str, sink: str = "") -> str:
+    """Write a small chain pipeline Create -> ClassifyText [-> sink] and return its path."""
+    path.write_text(f"""
+pipeline:
+  type: chain
+  transforms:
+    - type: Create
+      config:
+        elements: {elements}
+    - type: ClassifyText
+      config:
+        {classify_config}
+{sink}providers:
+{providers}
+""")
+    return str(path)
+
+
+def test_shipped_providers_file_can_be_included(tmp_path):
+    path = subprocess.run([sys.executable, "-m", "beam_tensorrt.cli", "yaml-providers"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    pipeline = chain_pipeline(
+        tmp_path / "p.yaml", '[{text: "A delightful film."}, {text: "A dreadful film."}]', "{}",
+        f'  - include: "{path}"',
+        sink=f'    - type: WriteToJson\n      config:\n        path: "{tmp_path / "out"}"\n')
+    run_yaml(pipeline, {})
+    assert sorted(r["label"] for r in read_json_outputs(tmp_path / "out")) == ["NEGATIVE", "POSITIVE"]
+
+
+@pytest.mark.parametrize("config, needle", [("max_seq_len: 100000", "'max_seq_len'"), ("text_feld: x", "'text_feld'")])
+def test_yaml_config_errors_name_the_field(tmp_path, config, needle):
+    pipeline = chain_pipeline(tmp_path / "bad.yaml", '[{text: "x"}]', config,
+                              "  - type: python\n    config: {}\n    transforms:\n"
+                              "      ClassifyText: beam_tensorrt.ClassifyText")
+    proc = subprocess.run([sys.executable, "-m", "apache_beam.yaml.main", f"--yaml_pipeline_file={pipeline}",
+                           "--runner=FnApiRunner"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and needle in proc.stderr
+
+
+def test_beam_tensorrt_yaml_runs_a_pipeline_quietly(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "beam_tensorrt.cli", "yaml", str(PIPELINES / "classify_texts.yaml"),
+                           f"--jinja_variables={json.dumps({'input': str(EXAMPLES / 'texts.txt'), 'output': str(tmp_path / 'out')})}"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(read_json_outputs(tmp_path / "out")) == 4
+    noise = [line for line in proc.stderr.splitlines() if "building the model" not in line
+             and "built 'sentiment-minilm'" not in line]
+    assert noise == [], proc.stderr  # no warnings, no INFO chatter, no traceback on a healthy run
