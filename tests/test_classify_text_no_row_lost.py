@@ -53,17 +53,3 @@ def test_every_row_comes_out_exactly_once(inputs):
                     every("long text is marked truncated", bool), label="long texts are marked truncated")
 
 
-def test_bundles_replayed_by_the_runner_leave_no_duplicates_in_file_sinks(tmp_path):
-    """FnApiRunner's --direct_runner_bundle_repeat runs every bundle again (here twice more), as a
-    runner retrying bundles would; the JSON-lines sink must still hold each row once."""
-    import json
-
-    from beam_tensorrt.jobs import classify_file
-    from conftest import EXAMPLES
-
-    out, errors = tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
-    counts = classify_file(str(EXAMPLES / "reviews.tsv"), str(out), errors_path=str(errors),
-                           pipeline_args=["--direct_runner_bundle_repeat=2"])
-    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
-    assert counts == {"classified": 20, "errors": 0}
-    assert sorted(ids, key=int) == [str(i) for i in range(1, 21)]

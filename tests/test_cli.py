@@ -84,12 +84,11 @@ def test_classify_parquet_a_row_group_at_a_time_with_errors_file(tmp_path):
     assert [(r["k"], r["label"], r["at"]) for r in good] == [
         (0, "POSITIVE", "2026-11-26 08:00:00"), (2, "NEGATIVE", "2026-11-26 08:02:00"), (4, "POSITIVE", "2026-11-26 08:04:00")]
     errors = sorted(read_jsonl(err), key=lambda e: e["element"]["k"])
-    assert [(e["element"]["k"], e["msg"]) for e in errors] == [
-        (1, "field 'review' is null"), (3, "field 'review' is only whitespace (set allow_empty_text to classify such texts)")]
+    assert [(e["row"], e["element"]["k"], e["msg"]) for e in errors] == [
+        (2, 1, "field 'review' is null"),
+        (4, 3, "field 'review' is only whitespace (set allow_empty_text to classify such texts)")]
     assert proc.stderr.strip().splitlines()[-1].startswith("beam-tensorrt: classified 3 rows -> ")
-    from beam_tensorrt.jobs import count_rows
-
-    assert count_rows(str(src)) == 5  # the progress line's total, from Parquet's metadata
+    assert " / 5 (" in proc.stderr  # the progress line's total, from Parquet's metadata
 
 
 def one_line_error(proc) -> str:
@@ -109,7 +108,10 @@ def test_every_mistake_is_one_line_naming_cause_and_fix(tmp_path):
             ("classify", "--input", good, "--output", out, "--max-seq-len", "4096"): ["--max-seq-len", "maximum 512"],
         ("classify", "--input", str(tmp_path / "x.xlsx"), "--output", out): ["unknown extension"],
         ("classify", "--input", str(tmp_path / "missing.tsv"), "--output", out): ["no such file"],
-        ("classify", "--input", good, "--output", str(tmp_path / "x.parquet")): ["name the file *.jsonl"],
+        ("classify", "--input", good, "--output", str(tmp_path / "x.xlsx")): ["the format follows the extension"],
+        ("classify", "--input", good, "--output", out, "--text-field", "body"): ["'body' is not a column",
+                                                                                "(columns: id, text, expected)",
+                                                                                "--text-field"],
         ("classify", "--input", str(bad), "--output", out): ["field 'text' must be a string", "--errors FILE"],
         ("serve", "--environment", "external", "--port", "0"): ["--environment-config"],
         ("worker-pool", "--port", "0", "--prestart", "-1"): ["--prestart must be 0 or more"],
@@ -164,3 +166,47 @@ def test_path_mistakes_and_help_answer_before_beam_is_imported(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("beam-tensorrt: error: ") == 3, proc.stderr
+
+
+def test_ctrl_c_and_sigterm_end_in_one_line_and_leave_nothing(tmp_path):
+    import signal
+    import time
+
+    src = tmp_path / "in.txt"
+    src.write_text("".join(f"a fine film, number {i}\n" for i in range(20000)), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    for sig, code, word in ((signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")):
+        proc = subprocess.Popen(CLI + ["classify", "--input", str(src), "--output", str(out), "--batch-size", "500",
+                                       "--progress-every", "0.2"], stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        assert proc.stderr is not None
+        while time.monotonic() < deadline:  # stopped once it is classifying
+            line = proc.stderr.readline()
+            if " rows done" in line and not line.split("beam-tensorrt: ")[1].startswith("0 "):
+                break
+        proc.send_signal(sig)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=60) == code, rest
+        lines = [line for line in rest.strip().splitlines() if " rows done" not in line]
+        assert lines == [f"beam-tensorrt: {word}: nothing written to {out}; temporary files removed"], rest
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
+
+
+def test_a_busy_port_is_one_line_naming_it(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for command in (["serve", "--port", port], ["worker-pool", "--port", port]):
+            proc = run_cli(*command, timeout=120)
+            line = one_line_error(proc)
+            assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in line and "--port 0" in line
+
+
+def test_version():
+    from beam_tensorrt import __version__
+
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"beam-tensorrt {__version__}"

@@ -88,7 +88,7 @@ def test_python_pipeline():
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.search(r"Row\(id=1, text='A lovely, moving film.', label='POSITIVE', score=0\.9", proc.stdout), proc.stdout
-    assert "field 'text' is empty" in proc.stdout
+    assert "\n2 field 'text' is empty (set allow_empty_text to classify such texts)" in proc.stdout
 
 
 def test_arrow_batches():
@@ -121,6 +121,20 @@ def test_yaml_with_errors():
 def test_yaml_remote():
     run_bash(block("yaml_remote"))
     assert sorted(r["label"] for r in read_lines("remote-*")) == ["NEGATIVE", "NEGATIVE", "POSITIVE", "POSITIVE"]
+
+
+def test_yaml_remote_gives_up_saying_why_when_the_service_cannot_start():
+    import socket
+
+    with socket.socket() as taken:
+        try:
+            taken.bind(("127.0.0.1", 8097))
+        except OSError:
+            pytest.skip("port 8097 is in use here already")
+        taken.listen()
+        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block("yaml_remote")], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+    assert proc.returncode != 0 and "cannot listen on 127.0.0.1:8097: the port is in use" in proc.stderr
 
 
 @pytest.mark.slow

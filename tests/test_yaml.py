@@ -30,8 +30,21 @@ def read_json_outputs(prefix) -> list[dict]:
 
 
 def test_every_pipeline_has_a_test():
-    tested = {"classify_texts", "classify_with_errors", "classify_csv", "classify_remote"}
+    tested = {"classify_texts", "classify_with_errors", "classify_csv", "classify_remote", "classify_parquet"}
     assert {p.stem for p in PIPELINES.glob("*.yaml")} == tested
+
+
+def test_parquet_to_parquet_keeps_every_column(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": pa.array([1, 2], pa.int32()), "review": ["a lovely film", "a dull mess"]}),
+                   tmp_path / "in.parquet")
+    run_yaml(PIPELINES / "classify_parquet.yaml", {"input": str(tmp_path / "in.parquet"), "text_field": "review",
+                                                   "output": str(tmp_path / "out")})
+    rows = [r for path in sorted(glob.glob(f"{tmp_path / 'out'}*")) for r in pq.read_table(path).to_pylist()]
+    assert sorted((r["id"], r["review"], r["label"]) for r in rows) == [(1, "a lovely film", "POSITIVE"),
+                                                                       (2, "a dull mess", "NEGATIVE")]
 
 
 def test_texts_to_json_lines(tmp_path):
@@ -122,3 +135,5 @@ def test_beam_tensorrt_yaml_runs_a_pipeline_quietly(tmp_path):
     noise = [line for line in proc.stderr.splitlines() if "building the model" not in line
              and "built 'sentiment-minilm'" not in line]
     assert noise == [], proc.stderr  # no warnings, no INFO chatter, no traceback on a healthy run
+    # Beam's file sinks leave .temp<uuid> folders beside their outputs; the command removes them.
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

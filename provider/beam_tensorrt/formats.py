@@ -1,13 +1,17 @@
-"""The main job's file formats and the two mistakes it reports, without importing Beam: the CLI
-checks a command's paths with these before it pays for Beam's import."""
+"""The main job's file formats and the mistakes it reports, without importing Beam: the CLI checks
+a command's paths with these before it pays for Beam's import."""
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import PurePosixPath
 
 INPUT_FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".txt": "txt",
                  ".parquet": "parquet"}
-OUTPUT_FORMATS = (".jsonl", ".json", ".ndjson")  # JSON lines, whatever the spelling
+OUTPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv",
+                  ".parquet": "parquet"}
+# Output formats whose readers expect the rows' errors as JSON lines: an errors file is always JSON lines.
+ERRORS_FORMATS = {k: v for k, v in OUTPUT_FORMATS.items() if v == "jsonl"}
 
 
 class UsageError(ValueError):
@@ -18,29 +22,43 @@ class RejectedRow(ValueError):
     """A row that could not be classified, in a job without an errors file."""
 
 
-def _suffix(path: str) -> str:
+def suffix(path: str) -> str:
     return PurePosixPath(path.rstrip("/")).suffix.lower()
 
 
+def is_pattern(path: str) -> bool:
+    return glob.has_magic(path)
+
+
 def input_format(path: str) -> str:
-    fmt = INPUT_FORMATS.get(_suffix(path))
+    fmt = INPUT_FORMATS.get(suffix(path))
     if fmt is None:
-        raise UsageError(f"--input {path!r}: unknown extension; use one of {', '.join(sorted(INPUT_FORMATS))}")
+        raise UsageError(f"--input {path!r}: unknown extension; use one of {', '.join(sorted(INPUT_FORMATS))} "
+                         "(or a directory or glob of such files)")
     return fmt
 
 
-def check_output(flag: str, path: str) -> None:
-    if _suffix(path) not in OUTPUT_FORMATS:
-        raise UsageError(f"{flag} {path!r}: rows are written as JSON lines; name the file *.jsonl "
-                         f"(accepted: {', '.join(OUTPUT_FORMATS)})")
+def output_format(flag: str, path: str, formats: dict[str, str] = OUTPUT_FORMATS) -> str:
+    fmt = formats.get(suffix(path))
+    if fmt is None:
+        raise UsageError(f"{flag} {path!r}: the format follows the extension; name the file with one of "
+                         f"{', '.join(sorted(formats))}")
+    return fmt
 
 
 def check_paths(input_path: str, output_path: str, errors_path: str | None) -> None:
     """What can be checked without a filesystem: extensions, and a local input that is missing
     (remote ones are checked through Beam's FileSystems when the job starts)."""
-    input_format(input_path)
-    check_output("--output", output_path)
+    local = "://" not in input_path and not is_pattern(input_path)
+    is_dir = local and os.path.isdir(input_path)
+    if suffix(input_path) and not is_dir:  # a file, or a pattern such as data/*.csv
+        input_format(input_path)
+    if local and not os.path.exists(input_path):
+        raise UsageError(f"--input {input_path!r}: no such file or directory")
+    if local and not is_dir:
+        input_format(input_path)
+    output_format("--output", output_path)
     if errors_path:
-        check_output("--errors", errors_path)
-    if "://" not in input_path and not os.path.exists(input_path):
-        raise UsageError(f"--input {input_path!r}: no such file")
+        output_format("--errors", errors_path, ERRORS_FORMATS)
+        if os.path.abspath(errors_path) == os.path.abspath(output_path):
+            raise UsageError(f"--errors {errors_path!r} is the --output file; name another")

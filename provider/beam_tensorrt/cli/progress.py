@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from typing import Callable
 
 
 class ProgressReporter:
@@ -23,21 +24,20 @@ class ProgressReporter:
         eta = f", ~{duration(left / rate)} left" if rate > 0 and left else ""
         share = f" / {self.total:,} ({100 * (done + errors) / self.total:.0f}%)" if self.total else ""
         errs = f", {errors:,} {row_word(errors)} rejected" if errors else ""
-        return f"{done + errors:,}{share} {row_word(done + errors)} done{errs}, {rate:,.0f} rows/s{eta}"
+        return f"{done + errors:,}{share} {row_word(done + errors)} done{errs}, {rate_text(rate)}{eta}"
 
-    def begin(self) -> None:
-        from ..jobs import Progress
-
-        self.start = time.monotonic()
+    def begin(self, done: Callable[[], tuple[int, int]]) -> None:
+        """Report every ``interval`` seconds what ``done()`` says: (rows classified, rows rejected)."""
         self._stop = threading.Event()
 
         def run():
             period = 0.5 if self.tty else self.interval
             while not self._stop.wait(period):
-                text = self.line(Progress.done, Progress.errors)
+                classified, errors = done()
+                text = self.line(classified, errors)
                 if self.tty:
                     width = 24
-                    filled = int(width * min(1.0, (Progress.done + Progress.errors) / self.total)) if self.total else 0
+                    filled = int(width * min(1.0, (classified + errors) / self.total)) if self.total else 0
                     self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {text}\x1b[K")
                 else:
                     self.stream.write(f"beam-tensorrt: {text}\n")
@@ -63,3 +63,8 @@ def duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def rate_text(rows_per_second: float) -> str:
+    """``12,345 rows/s``; below 10 a row a second with a decimal, so a slow job does not read 0."""
+    return f"{rows_per_second:,.0f} rows/s" if rows_per_second >= 10 else f"{rows_per_second:.2g} rows/s"

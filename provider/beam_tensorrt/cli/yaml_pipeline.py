@@ -2,6 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import shutil
+import time
+
+# The temporary folders of Beam's file sinks (fileio's WriteToFiles), named by a UUID.
+TEMP_FOLDER = re.compile(r"^\.temp[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def add(sub) -> None:
@@ -17,7 +24,6 @@ def add(sub) -> None:
 
 def run(args) -> int:
     import importlib
-    import os
 
     # Before Beam's YAML imports RunInference, so that it comes without torch (see that module).
     importlib.import_module("beam_tensorrt.beam_inference")
@@ -31,8 +37,47 @@ def run(args) -> int:
         beam_args.append("--runner=FnApiRunner")  # local; Beam's default would first download Prism
     from jinja2.exceptions import UndefinedError
 
+    argv = [f"--yaml_pipeline_file={args.pipeline}", *beam_args]
+    started = time.time()
     try:
-        yaml_main.run(argv=[f"--yaml_pipeline_file={args.pipeline}", *beam_args])
+        yaml_main.run(argv=argv)
     except UndefinedError as e:  # a {{ variable }} the command line did not give
         raise ValueError(f"{args.pipeline}: {e}; give it with --jinja_variables='{{\"NAME\": \"VALUE\"}}'") from e
+    finally:
+        _remove_temporary_folders(yaml_main, argv, started)
     return 0
+
+
+def _write_folders(yaml_main, argv: list[str]) -> set[str]:
+    """The local folders the pipeline's ``WriteTo...`` transforms write into."""
+    import yaml
+
+    try:
+        spec = yaml.safe_load(yaml_main._build_pipeline_yaml_from_argv(argv)[3])
+    except Exception:  # the run itself reports a pipeline that does not parse
+        return set()
+    folders: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            path = (node.get("config") or {}).get("path") if isinstance(node.get("config"), dict) else None
+            if str(node.get("type", "")).startswith("WriteTo") and isinstance(path, str) and "://" not in path:
+                folders.add(os.path.dirname(os.path.abspath(path)))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    return folders
+
+
+def _remove_temporary_folders(yaml_main, argv: list[str], since: float) -> None:
+    """Beam's file sinks leave their ``.temp<uuid>`` folders behind, after a run that succeeded too:
+    remove those this run made beside its outputs."""
+    for folder in _write_folders(yaml_main, argv):
+        for name in os.listdir(folder) if os.path.isdir(folder) else ():
+            path = os.path.join(folder, name)
+            if TEMP_FOLDER.match(name) and os.path.isdir(path) and os.path.getmtime(path) >= since - 1:
+                shutil.rmtree(path, ignore_errors=True)

@@ -32,6 +32,7 @@ from . import transforms
 from .environments import CLIENT_ENVIRONMENT_OPTIONS, environment_options
 from .policy import FQN_FILTER_GLOB, NotAllowed, check_allowed
 from .schema import IDENTIFIER, schema_transform_config
+from ..ports import bind
 from ..worker_pool.servicer import CheckedWorkerPoolServicer
 
 log = logging.getLogger("beam_tensorrt.serve")
@@ -156,13 +157,7 @@ class ExpansionServer:
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.so_reuseport", 0)])
-        address = f"{self.host}:{self.port}"
-        if self.tls is not None:
-            self.port = self._server.add_secure_port(address, self.tls.credentials())
-        else:
-            self.port = self._server.add_insecure_port(address)
-        if self.port == 0:
-            raise OSError(f"cannot bind {address} (in use?); choose another --port, or --port 0 for any free one")
+        self.port = bind(self._server, self.host, self.port, self.tls.credentials() if self.tls else None)
         own = f"{self.host}:{self.port}"
         self._pool_server = None
         if self.environment == "worker-pool":
@@ -174,7 +169,7 @@ class ExpansionServer:
                 self._pool_server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
                 beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
                     CheckedWorkerPoolServicer(), self._pool_server)
-                own = f"127.0.0.1:{self._pool_server.add_insecure_port('127.0.0.1:0')}"
+                own = f"127.0.0.1:{bind(self._pool_server, '127.0.0.1', 0)}"
                 self._pool_server.start()
         self.servicer = ClassifyTextExpansionServicer(
             environment_options(self.environment, self.environment_config, own), self.max_expansion_seconds)

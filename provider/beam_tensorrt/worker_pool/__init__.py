@@ -12,6 +12,7 @@ import threading
 from concurrent import futures
 from typing import Optional
 
+from ..ports import bind
 from .servicer import CheckedWorkerPoolServicer
 
 
@@ -25,10 +26,11 @@ def serve_worker_pool(host: str, port: int, python: Optional[str] = None, start_
     servicer = CheckedWorkerPoolServicer(use_process=True, python=python, start_timeout=start_timeout,
                                          prestart=prestart, warm_cuda=warm_cuda, preload=preload)
     beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(servicer, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
+    try:
+        bound = bind(server, host, port)
+    except OSError:
         servicer.close()
-        raise OSError(f"cannot bind {host}:{port} (in use?); choose another --port")
+        raise
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: stopping.set())

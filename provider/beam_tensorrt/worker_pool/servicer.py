@@ -60,8 +60,10 @@ _EARLY_LINES = 200
 class _Worker:
     """One worker process: booting, ready and waiting for a job, or serving one."""
 
-    def __init__(self, python: str, warm_cuda: bool, preload: str, on_exit: Callable[["_Worker"], None]):
+    def __init__(self, python: str, warm_cuda: bool, preload: str, on_exit: Callable[["_Worker"], None],
+                 quiet: bool = False):
         self.python = python
+        self.quiet = quiet
         self.on_exit = on_exit
         self.assigned = False
         self.worker_id = "(not yet assigned)"
@@ -86,7 +88,8 @@ class _Worker:
                     log.info("SDK worker process %d ready", self.process.pid)
                 else:
                     self._early.append(line)
-            elif not any(noise in line for noise in BEAM_NOISE):
+            elif not any(noise in line for noise in BEAM_NOISE) and not (
+                    self.quiet and line.startswith(("INFO:", "DEBUG:"))):
                 # Keep reading (a full pipe would block the worker) and pass its output on.
                 sys.stderr.write(f"[worker {self.worker_id}] {line}")
         self.process.wait()  # output ends just before the process does
@@ -133,6 +136,8 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
         preload: ClassifyText's config as JSON: workers load that model before they are handed a
             job, and a job whose ClassifyText has the same model, backend, max_seq_len and backend
             options (device, engine_cache, packing, intra_op_threads) uses it instead of loading.
+        quiet: pass on only the workers' warnings and errors (the CLI's own jobs), not their INFO
+            lines.
 
     Example::
 
@@ -141,7 +146,7 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
     """
 
     def __init__(self, use_process: bool = False, python: Optional[str] = None, start_timeout: float = 120.0,
-                 prestart: int = 0, warm_cuda: bool = False, preload: str = ""):
+                 prestart: int = 0, warm_cuda: bool = False, preload: str = "", quiet: bool = False):
         if preload:
             preload_handler(preload)  # a mistake fails here, naming the field, not in every worker
         super().__init__(use_process=use_process)
@@ -150,6 +155,7 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
         self.start_timeout = start_timeout
         self.prestart = prestart if use_process else 0
         self.warm_cuda = warm_cuda
+        self.quiet = quiet
         self._lock = threading.Lock()
         self._waiting: collections.deque[_Worker] = collections.deque()
         self._closed = False
@@ -158,7 +164,7 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
                 self._waiting.append(self._spawn())
 
     def _spawn(self) -> _Worker:
-        return _Worker(self.python, self.warm_cuda, self.preload, self._exited)
+        return _Worker(self.python, self.warm_cuda, self.preload, self._exited, self.quiet)
 
     def _exited(self, worker: _Worker) -> None:
         """A worker process ended: forget it (runners need not call StopWorker), and one that served a

@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""Throughput of the paths users run, end to end, against the backend alone in the same run.
+
+Each path runs as a user runs it, in a process of its own, start-up included, and every output is
+counted against its input (rows in == rows out + rows rejected):
+
+  backend alone  the model's backend on the groups ClassifyText forms, tokenized beforehand: the
+                 ceiling every path is compared to (on the first --baseline-rows rows)
+  cli-parquet    beam-tensorrt classify --input in.parquet --output out.parquet
+  cli-csv        beam-tensorrt classify --input in.csv --output out.jsonl
+  cli-jsonl      beam-tensorrt classify --input in.jsonl --output out.jsonl
+  yaml           beam-tensorrt yaml yaml_pipelines/classify_parquet.yaml (ReadFromParquet ->
+                 ClassifyText -> WriteToParquet, ClassifyText in-process)
+  yaml-remote    the same pipeline with ClassifyText from a running `beam-tensorrt serve`
+                 (`type: remote`; its worker pool runs ClassifyText)
+  java           java_examples/run_local.sh (Java SDK -> Prism -> ClassifyText in the service's
+                 worker pool) over a text file; needs Java, Maven and Go. Compared with
+  yaml-remote-text  the same texts through yaml_pipelines/classify_remote.yaml on the same runner
+
+Data: SST-2 train phrases repeated to --rows rows (with an id column). Model: --model (a named model
+or an artifact directory, e.g. bench/random_bert.py's BERT-base shape).
+
+    python -m bench.user_paths --data ../shared/data/sst2 --rows 1000000 --backend tensorrt \\
+        [--paths cli-parquet,cli-csv,cli-jsonl,yaml,yaml-remote] [--json docs/bench/NAME.json]
+    python -m bench.user_paths --plot docs/bench/NAME.json      # draws NAME.png beside it
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PATHS = ("cli-parquet", "cli-csv", "cli-jsonl", "yaml", "yaml-remote", "java", "yaml-remote-text")
+CLI = [sys.executable, "-m", "beam_tensorrt.cli"]
+
+
+def phrases(data: Path) -> list[str]:
+    from scripts.sst2 import read_tsv
+
+    return [text for text, _ in read_tsv(data / "train.tsv")]
+
+
+def write_inputs(folder: Path, texts: list[str], rows: int, which: set[str]) -> dict[str, Path]:
+    """The same rows as Parquet, CSV, JSON lines and text, built column-wise (no Python loop a row)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    index = pa.array(np.arange(rows) % len(texts))
+    ids = pa.array(np.arange(rows, dtype=np.int64))
+    text = pa.array(texts, pa.string()).take(index)
+    files = {}
+    if which & {"cli-parquet", "yaml", "yaml-remote"}:
+        files["parquet"] = folder / "in.parquet"
+        pq.write_table(pa.table({"id": ids, "text": text}), files["parquet"], row_group_size=65536)
+    if "cli-csv" in which:
+        files["csv"] = folder / "in.csv"
+        pcsv.write_csv(pa.table({"id": ids, "text": text}), files["csv"])
+    if "cli-jsonl" in which:
+        escaped = pa.array([json.dumps(t, ensure_ascii=False) for t in texts], pa.string()).take(index)
+        lines = pc.binary_join_element_wise('{"id": ', pc.cast(ids, pa.string()), ', "text": ', escaped, "}\n", "")
+        lines = pc.cast(lines, pa.large_string())
+        lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:lines.offset + len(lines) + 1]
+        files["jsonl"] = folder / "in.jsonl"
+        with open(files["jsonl"], "wb") as f:  # the values' bytes, one after another: the lines
+            f.write(memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]])
+    if which & {"java", "yaml-remote-text"}:
+        files["txt"] = folder / "in.txt"
+        with open(files["txt"], "w", encoding="utf-8") as f:
+            for i in range(rows):
+                f.write(texts[i % len(texts)].replace("\n", " ") + "\n")
+    return files
+
+
+def backend_alone(model: str, backend: str, texts: list[str], rows: int, engine_cache: str | None) -> dict:
+    """The backend on exactly the groups ClassifyText forms for tables of 8,192 rows, tokenized
+    beforehand (the first of three passes warms CUDA graphs and is not timed)."""
+    from beam_tensorrt.backends import BackendOptions
+    from beam_tensorrt.classifier import TextClassifier
+    from beam_tensorrt.models import resolve_model
+
+    artifact = resolve_model(model)
+    start = time.perf_counter()
+    clf = TextClassifier.open(artifact, backend, BackendOptions(engine_cache=engine_cache))
+    opened = time.perf_counter() - start
+    sample = [texts[i % len(texts)] for i in range(rows)]
+    feeds = [batch.feeds(clf.session.input_names) for i in range(0, rows, 8192)
+             for _, batch in clf.groups(sample[i:i + 8192])]
+    seconds = []
+    for _ in range(3):
+        start = time.perf_counter()
+        for i in range(0, len(feeds), 64):
+            clf.session.run_many(feeds[i:i + 64])
+        seconds.append(time.perf_counter() - start)
+    session = clf.session.name
+    clf.close()
+    del clf
+    best = min(seconds[1:])
+    return {"rows": rows, "seconds": best, "rows_per_s": rows / best, "open_s": opened, "session": session}
+
+
+def count_output(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    total = 0
+    for name in sorted(glob.glob(path)):
+        with open(name, "rb") as f:
+            parquet = f.read(4) == b"PAR1"
+        if parquet:
+            total += pq.ParquetFile(name).metadata.num_rows
+        else:
+            with open(name, "rb") as f:
+                total += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
+    return total
+
+
+def timed(cmd: list[str], env: dict | None = None, cwd: Path = ROOT, timeout: float = 3600) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return seconds, proc.stderr
+
+
+def yaml_pipeline(folder: Path, remote: str | None, text_input: bool = False) -> Path:
+    """yaml_pipelines/classify_parquet.yaml (or classify_remote.yaml for text), its provider made
+    `type: remote` at ``remote`` when given."""
+    source = ROOT / "yaml_pipelines" / ("classify_remote.yaml" if text_input else "classify_parquet.yaml")
+    text = source.read_text()
+    if remote and not text_input:
+        text = re.sub(r"providers:\n(.|\n)*", "providers:\n  - type: remote\n    config:\n"
+                      f"      address: \"{remote}\"\n    transforms:\n"
+                      "      ClassifyText: 'beam:schematransform:beam_tensorrt:classify_text:v1'\n", text)
+    path = folder / (("remote-" if remote else "") + source.name)
+    path.write_text(text)
+    return path
+
+
+class Service:
+    """A `beam-tensorrt serve --port 0` for the remote paths."""
+
+    def __init__(self, folder: Path, env: dict):
+        self.log = folder / "serve.log"
+        self.proc = subprocess.Popen(CLI + ["serve", "--port", "0"], stdout=subprocess.PIPE,
+                                     stderr=open(self.log, "w"), text=True, env=env)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        found = re.search(r"listening on [\d.]+:(\d+)", line)
+        if not found:
+            raise RuntimeError(f"the service did not start: {self.log.read_text()[-3000:]}")
+        self.address = f"127.0.0.1:{found.group(1)}"
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, help="SST-2 folder (train.tsv)")
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--model", default="sentiment-minilm", help="named model or artifact directory")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--paths", default="cli-parquet,cli-csv,cli-jsonl,yaml,yaml-remote")
+    ap.add_argument("--workers", default="auto", help="the CLI's --workers")
+    ap.add_argument("--baseline-rows", type=int, default=300_000)
+    ap.add_argument("--engine-cache", default=None, help="TensorRT plans shared by every path (default: a new folder)")
+    ap.add_argument("--yaml-option", action="append", default=[], help="a Beam option for the YAML paths")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--plot", type=Path, default=None, help="draw this JSON file (needs matplotlib) and exit")
+    args = ap.parse_args()
+    if args.plot:
+        return plot(args.plot)
+    if args.data is None:
+        ap.error("--data is required")
+    paths = [p for p in args.paths.split(",") if p]
+    unknown = set(paths) - set(PATHS)
+    if unknown:
+        ap.error(f"unknown paths {sorted(unknown)}; choose from {', '.join(PATHS)}")
+    texts = phrases(args.data)
+    folder = Path(tempfile.mkdtemp(prefix="user-paths-"))
+    engine_cache = args.engine_cache or str(folder / "engines")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    config = ["--model", args.model, "--backend", args.backend, "--engine-cache", engine_cache]
+    results: dict = {"rows": args.rows, "model": args.model, "backend": args.backend, "device": device(),
+                     "workers": args.workers, "paths": {}}
+    try:
+        print(f"backend alone on {min(args.rows, args.baseline_rows):,} rows...", flush=True)
+        results["backend_alone"] = backend_alone(args.model, args.backend, texts, min(args.rows, args.baseline_rows),
+                                                 engine_cache)
+        alone = results["backend_alone"]["rows_per_s"]
+        print(f"  {alone:,.0f} rows/s ({results['backend_alone']['session']})", flush=True)
+        files = write_inputs(folder, texts, args.rows, set(paths))
+        service = Service(folder, env) if {"yaml-remote", "java", "yaml-remote-text"} & set(paths) else None
+        try:
+            for path in paths:
+                out = folder / "out"
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir()
+                cmd, pattern = command(path, files, out, config, args, service, folder)
+                print(f"{path}: {' '.join(map(str, cmd))}", flush=True)
+                try:
+                    seconds, log = timed(cmd, env)
+                except (RuntimeError, subprocess.TimeoutExpired) as e:  # the other paths still run
+                    results["paths"][path] = {"error": str(e)[-3000:]}
+                    print(f"  FAILED: {str(e)[-3000:]}", flush=True)
+                    continue
+                rows_out = count_output(pattern)
+                errors = count_output(str(out / "errors*")) if glob.glob(str(out / "errors*")) else 0
+                results["paths"][path] = {"seconds": seconds, "rows_out": rows_out, "rows_rejected": errors,
+                                          "rows_per_s": args.rows / seconds, "vs_backend_alone": args.rows / seconds / alone,
+                                          "command": " ".join(map(str, cmd)).replace(str(folder), "$TMP"),
+                                          "log_tail": log.strip().splitlines()[-2:]}
+                ok = "rows in == rows out" if rows_out + errors == args.rows else f"ROWS LOST: {rows_out + errors}"
+                print(f"  {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, {args.rows / seconds / alone:.2f}x the "
+                      f"backend alone; {ok}", flush=True)
+        finally:
+            if service:
+                service.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print_table(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def command(path: str, files: dict, out: Path, config: list[str], args, service, folder: Path):
+    workers = ["--workers", args.workers]
+    if path.startswith("cli-"):
+        source = {"cli-parquet": "parquet", "cli-csv": "csv", "cli-jsonl": "jsonl"}[path]
+        target = out / ("out.parquet" if source == "parquet" else "out.jsonl")
+        return (CLI + ["classify", "--input", files[source], "--output", target, "--errors", out / "errors.jsonl",
+                       *config, *workers], str(target))
+    if path in ("yaml", "yaml-remote"):
+        pipeline = yaml_pipeline(folder, service.address if path == "yaml-remote" else None)
+        variables = {"input": str(files["parquet"]), "output": str(out / "classified"), "backend": args.backend,
+                     "model": args.model}
+        return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", *args.yaml_option],
+                str(out / "classified*"))
+    if path == "yaml-remote-text":
+        pipeline = yaml_pipeline(folder, None, text_input=True)
+        variables = {"input": str(files["txt"]), "output": str(out / "remote"), "address": service.address}
+        return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", *prism_options()],
+                str(out / "remote*"))
+    if path == "java":
+        return ([str(ROOT / "java_examples" / "run_local.sh"), files["txt"], out / "labels.jsonl"],
+                str(out / "labels.jsonl"))
+    raise ValueError(path)
+
+
+def prism_options() -> list[str]:
+    prism = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "beam-tensorrt" / "prism-2.77.0" / "prism"
+    return ["--runner=PrismRunner", f"--prism_location={prism}", "--environment_type=LOOPBACK"]
+
+
+def device() -> str:
+    try:
+        from beam_tensorrt.backends.tensorrt.platform import gpu_info
+
+        return gpu_info(0)[0]
+    except Exception:
+        import platform
+
+        return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def print_table(results: dict) -> None:
+    alone = results["backend_alone"]["rows_per_s"]
+    print(f"\n{results['rows']:,} rows, model {results['model']}, backend {results['backend']}, {results['device']}")
+    print(f"{'path':<18}{'seconds':>10}{'rows/s':>12}{'vs alone':>10}  rows out + rejected")
+    print(f"{'backend alone':<18}{'':>10}{alone:>12,.0f}{1:>10.2f}")
+    for name, r in results["paths"].items():
+        if "error" in r:
+            print(f"{name:<18}failed")
+            continue
+        print(f"{name:<18}{r['seconds']:>10.1f}{r['rows_per_s']:>12,.0f}{r['vs_backend_alone']:>10.2f}  "
+              f"{r['rows_out']:,} + {r['rows_rejected']:,}")
+    paths = results["paths"]
+    paths = {k: v for k, v in paths.items() if "error" not in v}
+    if "yaml" in paths and "yaml-remote" in paths:
+        print(f"yaml-remote / yaml: {paths['yaml-remote']['rows_per_s'] / paths['yaml']['rows_per_s']:.2f}x")
+    if "java" in paths and "yaml-remote-text" in paths:
+        print(f"java / yaml-remote-text: {paths['java']['rows_per_s'] / paths['yaml-remote-text']['rows_per_s']:.2f}x")
+
+
+def plot(path: Path) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = json.loads(path.read_text())
+    done = {k: v for k, v in results["paths"].items() if "error" not in v}
+    names = ["backend alone", *done]
+    rates = [results["backend_alone"]["rows_per_s"], *(r["rows_per_s"] for r in done.values())]
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) + 1.5))
+    bars = ax.barh(names[::-1], rates[::-1], color=["#4c72b0"] * (len(names) - 1) + ["#999999"])
+    for bar, rate in zip(bars, rates[::-1]):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {rate:,.0f}", va="center", fontsize=8)
+    ax.set_xlabel("rows/s, end to end, start-up included")
+    ax.set_title(f"{results['rows']:,} rows, {Path(results['model']).name}, {results['backend']}, {results['device']}",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path.with_suffix(".png"), dpi=110)
+    print(path.with_suffix(".png"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""The main job: classify files with ClassifyTextBatches in a Beam pipeline, columnar end to end.
+
+The input is cut into parts (``inputs``), which a Reshuffle spreads over the job's SDK workers; each
+worker reads a part into Arrow tables, classifies each table as one RunInference batch
+(``ClassifyTextBatches``) and writes it (``outputs``): no Beam element, and no Python object, per
+row. With several workers (the default on a GPU host) they come from a worker pool started with the
+job, the model loaded in each before the first part arrives, and share the GPU.
+
+Files are read and written through Beam's FileSystems, so paths may be local or any filesystem Beam
+has installed (``gs://``, ``s3://``, ``hdfs://``...).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional
+
+import apache_beam as beam
+
+from ..formats import RejectedRow, UsageError, output_format
+from ..rows import ERRORS_TAG
+from . import inputs, outputs
+
+log = logging.getLogger(__name__)
+
+# Bytes of text input per part: small enough that the parts spread evenly over the workers and the
+# progress line moves, large enough that a part's fixed costs (a file opened, a table made) vanish.
+PART_BYTES = 8 << 20
+PARTS_PER_WORKER = 4
+
+
+@dataclass
+class JobResult:
+    counts: outputs.Counts
+    outputs: list[str]
+    rows: int  # the input's rows, as planned
+
+
+def default_workers(backend: str) -> int:
+    """SDK processes for a job: on a GPU backend, one per two cores up to eight (they share the GPU
+    and keep it fed); on ONNX Runtime one, which uses every core itself."""
+    from ..backends import resolve_auto
+
+    chosen = resolve_auto() if backend == "auto" else backend
+    if chosen == "onnxruntime":
+        return 1
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+def classify_file(input_path: str, output_path: str, *, errors_path: Optional[str] = None, workers: int = 1,
+                  shards: int = 1, batch_rows: int = 8192, runner: str = "FnApiRunner",
+                  pipeline_args: Optional[list[str]] = None, on_start: Callable[[int, str], None] = lambda rows, folder: None,
+                  **config: Any) -> JobResult:
+    """Classify every row of ``input_path`` into ``output_path`` (its format by extension: JSON lines,
+    CSV, TSV or Parquet; every input column kept, then the label and its score). Rows that cannot be
+    classified go to ``errors_path`` (JSON lines: file, row, element, msg), or, without it, stop the
+    job with a ``RejectedRow`` naming the first one.
+
+    Args:
+        input_path: a file, a directory or a glob, local or on any Beam filesystem.
+        output_path, errors_path: local paths or any Beam filesystem URL.
+        workers: SDK worker processes (more than one: a worker pool started for the job).
+        shards: output files (``OUT-00000-of-0000N.ext``); 1: ``output_path`` itself.
+        batch_rows: rows per Arrow table, each one RunInference batch.
+        runner: Beam runner (FnApiRunner: Beam's local runner).
+        pipeline_args: more Beam pipeline options.
+        on_start: called with the input's row count and the workers' folder once the job is planned.
+        **config: ClassifyText's configuration fields.
+    """
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    out_fmt = output_format("--output", output_path)
+    FileSystems.set_options(PipelineOptions([f"--runner={runner}", *(pipeline_args or [])]))
+    src = inputs.source(input_path)
+    text_field = config.get("text_field", "text")
+    declared = inputs.columns(src)
+    if declared is not None and text_field not in declared:
+        raise UsageError(f"--input {input_path!r}: {text_field!r} is not a column of the input "
+                         f"(columns: {', '.join(declared)}); choose one with --text-field")
+    part_rows = max(batch_rows, 1)
+    planned = inputs.plan(src, PART_BYTES, part_rows)
+    parts = _even(planned, workers * PARTS_PER_WORKER, src)
+    total = inputs.count_rows(parts)
+    folder = outputs.temp_folder(output_path)
+    try:
+        on_start(total, folder)
+        with _runner(runner, workers, config) as (beam_runner, extra):
+            options = PipelineOptions([f"--runner={runner}", *extra, *(pipeline_args or [])])
+            pipeline = _pipeline(options, beam_runner, src, parts, folder, out_fmt, errors_path, batch_rows, config)
+            pipeline.run().wait_until_finish()
+        counts, written = outputs.assemble(folder, output_path, out_fmt, shards, errors_path)
+        return JobResult(counts, written, total)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _even(parts: list[inputs.Part], wanted: int, src: inputs.Source) -> list[inputs.Part]:
+    """Parts of a small input cut finer, so that every worker gets some (text formats only)."""
+    if len(parts) >= wanted or src.fmt == "parquet":
+        return parts
+    size = sum(p.end - p.start for p in parts)
+    finer = inputs.plan(src, max(1, size // wanted), 1)
+    return finer if len(finer) > len(parts) else parts
+
+
+@contextlib.contextmanager
+def _runner(runner: str, workers: int, config: dict) -> Iterator[tuple[Any, list[str]]]:
+    """The runner object and options for ``workers`` SDK processes: Beam's local runner in this
+    process for one; for more, Beam's local runner with its workers from a worker pool started here,
+    each booted and with the model loaded before the job (``worker_pool``)."""
+    if workers <= 1 or runner != "FnApiRunner":
+        yield None, []
+        return
+    from concurrent import futures
+
+    import grpc
+    from apache_beam.portability.api import beam_fn_api_pb2_grpc
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.transforms.environments import ExternalEnvironment
+
+    from ..ports import bind
+    from ..worker_pool.servicer import CheckedWorkerPoolServicer
+
+    quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # -v shows the workers' INFO lines too
+    servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=json.dumps(config), quiet=quiet)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max(4, workers)))
+    beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(servicer, server)
+    port = bind(server, "127.0.0.1", 0)
+    server.start()
+    try:
+        yield (FnApiRunner(default_environment=ExternalEnvironment(f"127.0.0.1:{port}")),
+               [f"--direct_num_workers={workers}"])
+    finally:
+        server.stop(grace=None)
+        servicer.close()
+
+
+def _pipeline(options, beam_runner, src: inputs.Source, parts: list[inputs.Part], folder: str, out_fmt: str,
+              errors_path: Optional[str], batch_rows: int, config: dict):
+    from ..classify_text_batches import ClassifyTextBatches
+
+    user_truncated = config.get("truncated_field")
+    classify = ClassifyTextBatches(error_handling={"output": ERRORS_TAG},
+                                   **{**config, "truncated_field": outputs.TRUNCATED})
+    p = beam.Pipeline(runner=beam_runner, options=options)
+    read = (p | "Parts" >> beam.Create(parts) | "Spread" >> beam.Reshuffle()
+              | "Read" >> beam.ParDo(_ReadPart(src, classify.config.text_field, batch_rows)).with_outputs(
+                  ERRORS_TAG, main="tables"))
+    result = read.tables | "ClassifyTextBatches" >> classify
+    _ = result["output"] | "Write" >> beam.ParDo(_WriteTables(folder, out_fmt, user_truncated))
+    _ = ((read[ERRORS_TAG], result[ERRORS_TAG]) | "AllErrors" >> beam.Flatten()
+         | "WriteErrors" >> beam.ParDo(_WriteErrors(folder, src.files, errors_path is not None)))
+    return p
+
+
+class _ReadPart(beam.DoFn):
+    """A part -> its rows as Arrow tables; rows that cannot be read -> the error output."""
+
+    def __init__(self, src: inputs.Source, text_field: str, batch_rows: int):
+        self._src, self._text_field, self._batch_rows = src, text_field, batch_rows
+
+    def process(self, part: inputs.Part):
+        tables, bad = inputs.read_part(self._src, part, self._text_field, self._batch_rows)
+        for row in bad:
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, beam.Row(
+                element={inputs.FILE_COLUMN: row.file, inputs.ROW_COLUMN: row.row, "line": row.text},
+                msg=row.reason, stack=""))
+        yield from tables
+
+class _WriteTables(beam.DoFn):
+    def __init__(self, folder: str, fmt: str, keep_truncated: Optional[str]):
+        self._folder, self._fmt, self._keep_truncated = folder, fmt, keep_truncated
+
+    def process(self, table):
+        outputs.write_table(self._folder, self._fmt, table, self._keep_truncated)
+
+class _WriteErrors(beam.DoFn):
+    """Rejected rows -> one file per bundle; without an errors file, the first fails the job."""
+
+    def __init__(self, folder: str, files: tuple[str, ...], keep_going: bool):
+        self._folder, self._files, self._keep_going = folder, files, keep_going
+
+    def start_bundle(self):
+        self._records: list = []
+
+    def process(self, error):
+        element = error.element if not hasattr(error.element, "_asdict") else dict(error.element._asdict())
+        record = outputs.error_record(element, error.msg, error.stack, self._files)
+        if not self._keep_going:
+            _, _, r = record
+            where = f"{r['file']}, row {r['row']}" if r["file"] else "a row"
+            shown = r["element"].get("line", r["element"]) if isinstance(r["element"], dict) else r["element"]
+            raise RejectedRow(f"{where}: {error.msg}: {outputs.json_line(shown)[:200]} (pass --errors FILE to "
+                              "write such rows there and keep going)")
+        self._records.append(record)
+
+    def finish_bundle(self):
+        outputs.write_errors(self._folder, self._records)
+        self._records = []
