@@ -8,6 +8,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .logs import drop_beam_noise_on_the_root_logger  # noqa: E402
+
+drop_beam_noise_on_the_root_logger()  # Beam's import warns "apitools not found" on every run
+
 __all__ = ["ClassifyText", "ClassifyTextBatches", "TextClassificationModelHandler", "__version__"]
 
 

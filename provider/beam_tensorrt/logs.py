@@ -18,6 +18,15 @@ class _DropBeamNoise(logging.Filter):
         return not any(noise in message for noise in BEAM_NOISE)
 
 
+def drop_beam_noise_on_the_root_logger() -> None:
+    """Drop Beam's known noise logged through the root logger (``logging.warning(...)``, as Beam's
+    import does), in any program that imports beam_tensorrt before apache_beam. Idempotent; other
+    records pass untouched."""
+    root = logging.getLogger()
+    if not any(isinstance(f, _DropBeamNoise) for f in root.filters):
+        root.addFilter(_DropBeamNoise())
+
+
 def quiet_logging(verbose: bool = False) -> None:
     """Our entry points' logging: warnings and above, without Beam's known noise; -v for INFO."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,

@@ -126,6 +126,9 @@ def _runner(runner: str, workers: int, config: dict) -> Iterator[tuple[Any, list
     from ..ports import bind
     from ..worker_pool.servicer import CheckedWorkerPoolServicer
 
+    # The Rust tokenizer runs a thread per core in every process: with N workers on one host that is
+    # N times too many threads for its cores. Each worker gets its share (a setting of the user's wins).
+    os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # -v shows the workers' INFO lines too
     servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=json.dumps(config), quiet=quiet)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max(4, workers)))
