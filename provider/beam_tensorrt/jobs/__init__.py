@@ -116,25 +116,17 @@ def _runner(runner: str, workers: int, config: dict) -> Iterator[tuple[Any, list
     if workers <= 1 or runner != "FnApiRunner":
         yield None, []
         return
-    from concurrent import futures
-
-    import grpc
-    from apache_beam.portability.api import beam_fn_api_pb2_grpc
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.transforms.environments import ExternalEnvironment
 
-    from ..ports import bind
-    from ..worker_pool.servicer import CheckedWorkerPoolServicer
+    from ..worker_pool import CheckedWorkerPoolServicer, start_pool
 
     # The Rust tokenizer runs a thread per core in every process: with N workers on one host that is
     # N times too many threads for its cores. Each worker gets its share (a setting of the user's wins).
     os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # -v shows the workers' INFO lines too
     servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=json.dumps(config), quiet=quiet)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max(4, workers)))
-    beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(servicer, server)
-    port = bind(server, "127.0.0.1", 0)
-    server.start()
+    server, port = start_pool("127.0.0.1", 0, servicer, threads=max(4, workers))
     try:
         yield (FnApiRunner(default_environment=ExternalEnvironment(f"127.0.0.1:{port}")),
                [f"--direct_num_workers={workers}"])
