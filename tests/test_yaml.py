@@ -1,6 +1,7 @@
 """Every pipeline in yaml_pipelines/ run end to end with `python -m apache_beam.yaml.main`, rows checked."""
 import glob
 import json
+import os
 import subprocess
 import sys
 
@@ -137,3 +138,23 @@ def test_beam_tensorrt_yaml_runs_a_pipeline_quietly(tmp_path):
     assert noise == [], proc.stderr  # no warnings, no INFO chatter, no traceback on a healthy run
     # Beam's file sinks leave .temp<uuid> folders beside their outputs; the command removes them.
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_beam_tensorrt_yaml_does_not_load_mltransform_backends_a_pipeline_does_not_use(tmp_path):
+    # An installed stand-in for sentence-transformers (which loads torch and transformers) that
+    # leaves a mark when imported: Beam YAML's ML module imports it whenever it is installed.
+    site = tmp_path / "site" / "sentence_transformers"
+    site.mkdir(parents=True)
+    mark = tmp_path / "imported"
+    (site / "__init__.py").write_text(f"open({str(mark)!r}, 'w').close()\nSentenceTransformer = object\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")]))
+    control = subprocess.run([sys.executable, "-c", "import apache_beam.yaml.yaml_ml"], env=env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+    assert control.returncode == 0 and mark.exists(), control.stderr[-2000:]
+    mark.unlink()
+    proc = subprocess.run([sys.executable, "-m", "beam_tensorrt.cli", "yaml", str(PIPELINES / "classify_texts.yaml"),
+                           f"--jinja_variables={json.dumps({'input': str(EXAMPLES / 'texts.txt'), 'output': str(tmp_path / 'out')})}"],
+                          env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(read_json_outputs(tmp_path / "out")) == 4
+    assert not mark.exists()

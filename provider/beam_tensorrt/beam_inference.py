@@ -11,29 +11,18 @@ module, not from ``apache_beam.ml.inference.base``, so that the guard is in plac
 """
 from __future__ import annotations
 
-import importlib.abc
 import sys
-from typing import Optional, Sequence
+
+from .imports import reported_missing
 
 _DEFERRED = "apache_beam.ml.inference.model_manager"
-
-
-class _DeferModelManager(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname: str, path: Optional[Sequence[str]], target=None):
-        if fullname == _DEFERRED:
-            raise ImportError(f"{_DEFERRED} is imported on demand (see beam_tensorrt.beam_inference)")
-        return None
 
 
 def _import_base_without_model_manager() -> None:
     if "apache_beam.ml.inference.base" in sys.modules or _DEFERRED in sys.modules:
         return
-    finder = _DeferModelManager()
-    sys.meta_path.insert(0, finder)
-    try:
+    with reported_missing([_DEFERRED], "imported on demand, see beam_tensorrt.beam_inference"):
         import apache_beam.ml.inference.base as base
-    finally:
-        sys.meta_path.remove(finder)
     if base.resource is None:
         # Beam imports `resource` in the same guarded block and reports memory use with it.
         try:

@@ -6,8 +6,11 @@ from typing import Any, Mapping, Optional
 import apache_beam as beam
 from apache_beam.typehints.row_type import RowTypeConstraint
 
+from .arrow_rows import (DataFramesToTables, RowBatchesToTables, TablesToRowBatches, arrow_schema_of,
+                         producer_batch_type)
 from .beam_inference import KeyedModelHandler
 from .classifier import ClassPrediction, RowFailure
+from .classify_text_batches import classify_tables
 from .config import ClassifyTextConfig, ConfigError
 from .handler import TextClassificationModelHandler, check_model_refresh, run_inference
 from .rows import ERRORS_TAG, InvalidRowError, check_text, error_row, fail_on_error_row, inference_failure
@@ -172,9 +175,17 @@ class ClassifyText(beam.PTransform):
             return RowTypeConstraint.from_fields([(c.text_field, str)] + c.output_fields), str
         return Any, Any
 
+    def columnar(self, element_type: Any) -> bool:
+        """Whether rows of ``element_type`` are classified a table at a time: schema'd rows that Arrow
+        carries, unless Beam's stateful batching (``max_batch_duration_secs``) was asked for."""
+        return (isinstance(element_type, RowTypeConstraint) and self.config.max_batch_duration_secs is None
+                and arrow_schema_of(element_type) is not None)
+
     def expand(self, pcoll):
         c = self.config
         out_type, element_type = self._output_type(pcoll.element_type)
+        if self.columnar(element_type):
+            return self._expand_columnar(pcoll, out_type, element_type)
         as_input = (lambda fields: fields[c.text_field]) if element_type is str else (
             (lambda fields: beam.Row(**fields)) if isinstance(element_type, RowTypeConstraint) else (lambda f: f))
         split = pcoll | "CheckText" >> beam.ParDo(
@@ -201,3 +212,33 @@ class ClassifyText(beam.PTransform):
         row_failures = rows[ERRORS_TAG] | "RowFailures" >> beam.Map(lambda r: r).with_output_types(error_type)
         errors = (invalid, failed_rows, row_failures) | "Errors" >> beam.Flatten().with_output_types(error_type)
         return {"output": classified, c.error_output: errors}
+
+    def _expand_columnar(self, pcoll, out_type, element_type):
+        """Schema'd rows in batches of ``pa.Table`` (Beam's batched DoFns), classified by the steps of
+        ``ClassifyTextBatches``: no Beam element a row inside the transform, and none at all between
+        a batch producer and a batch consumer (Parquet in, Parquet out)."""
+        import pyarrow as pa
+
+        c = self.config
+        batch_type = producer_batch_type(pcoll)
+        if batch_type is not None and batch_type != pa.Table and getattr(batch_type, "__name__", "") == "DataFrame":
+            to_tables = DataFramesToTables(c.max_batch_size)
+        else:
+            if batch_type is not None and batch_type != pa.Table:  # rows again, then Beam's Arrow batches
+                pcoll = pcoll | "Unbatch" >> beam.Map(lambda row: row).with_output_types(element_type)
+            to_tables = RowBatchesToTables(c.max_batch_size)
+        tables = pcoll | "RowsToTables" >> beam.ParDo(to_tables)
+        classified, errors = classify_tables(tables, c, self._model_metadata_pcoll)
+        rows = classified | "TablesToRows" >> beam.ParDo(TablesToRowBatches(out_type)).with_output_types(out_type)
+        if errors is None:
+            return rows
+        error_type = RowTypeConstraint.from_fields([("element", element_type), ("msg", str), ("stack", str)])
+        errors = errors | "ErrorRows" >> beam.Map(_with_row_element).with_output_types(error_type)
+        return {"output": rows, c.error_output: errors}
+
+
+def _with_row_element(error: beam.Row) -> beam.Row:
+    """An error row of the table steps (its element a dict) with its element as a row again."""
+    element = error.element
+    return beam.Row(element=beam.Row(**element) if isinstance(element, Mapping) else element,
+                    msg=error.msg, stack=error.stack)

@@ -157,7 +157,10 @@ class TableModelHandler(TextClassificationModelHandler):
         return [PredictionResult(None, with_predictions(batch, model.predict(texts), self._c), self._model)]
 
     def get_num_bytes(self, batch: "pa.Table") -> int:  # type: ignore[override]
-        return batch.column(self._c.text_field).nbytes
+        import pyarrow.compute as pc
+
+        # the texts' UTF-8 bytes, as the row handler counts them (not the column's offsets)
+        return pc.sum(pc.binary_length(text_column(batch, self._c.text_field))).as_py() or 0
 
 
 class ClassifiedTable(NamedTuple):
@@ -273,20 +276,34 @@ class ClassifyTextBatches(beam.PTransform):
         return TableModelHandler(self.config)
 
     def expand(self, pcoll):
-        c = self.config
-        error_output = c.error_output
-        split = pcoll | "CheckText" >> beam.ParDo(
-            _SplitTables(c.text_field, [n for n, _ in c.output_fields], fail_fast=error_output is None,
-                         allow_empty=c.allow_empty_text)).with_outputs(ERRORS_TAG, main="valid")
-        inference = run_inference(self.model_handler().with_no_batching(), c, self._model_metadata_pcoll)
-        if error_output is None:
-            predictions = split.valid | "RunInference" >> inference
-        else:
-            predictions, failed = split.valid | "RunInference" >> inference.with_exception_handling()
-        tables = predictions | "ToTables" >> beam.ParDo(_ToTables(c)).with_outputs(ERRORS_TAG, main="tables")
-        if error_output is None:
-            _ = tables[ERRORS_TAG] | "FailOnRowError" >> beam.Map(fail_on_error_row)
-            return tables.tables
-        failed_rows = failed.failed_inferences | "FailedTables" >> beam.ParDo(_FailedTablesToErrors())
-        errors = (split[ERRORS_TAG], failed_rows, tables[ERRORS_TAG]) | "Errors" >> beam.Flatten()
-        return {"output": tables.tables, error_output: errors}
+        tables, errors = classify_tables(pcoll, self.config, self._model_metadata_pcoll)
+        if errors is None:
+            return tables
+        return {"output": tables, self.config.error_output: errors}
+
+
+def classify_tables(tables: beam.PCollection, config: ClassifyTextConfig,
+                    model_metadata_pcoll: Optional[beam.PCollection] = None):
+    """The steps of ``ClassifyTextBatches`` on a PCollection of tables: (classified tables, error
+    rows), or (classified tables, None) without an error output, where a bad row fails the pipeline.
+    ``ClassifyText`` calls it on the tables it makes of schema'd rows."""
+    c = config
+    error_output = c.error_output
+    split = tables | "CheckText" >> beam.ParDo(
+        _SplitTables(c.text_field, [n for n, _ in c.output_fields], fail_fast=error_output is None,
+                     allow_empty=c.allow_empty_text)).with_outputs(ERRORS_TAG, main="valid")
+    inference = run_inference(TableModelHandler(c).with_no_batching(), c, model_metadata_pcoll)
+    if error_output is None:
+        predictions = split.valid | "RunInference" >> inference
+    else:
+        predictions, failed = split.valid | "RunInference" >> inference.with_exception_handling()
+    classified = predictions | "ToTables" >> beam.ParDo(_ToTables(c)).with_outputs(ERRORS_TAG, main="tables")
+    if error_output is None:
+        _ = classified[ERRORS_TAG] | "FailOnRowError" >> beam.Map(fail_on_error_row)
+        return classified.tables, None
+    # Untyped on purpose: an inferred row type would hold a Python-only 'Any' field, which a
+    # cross-language client decoding this expansion's PCollections cannot read.
+    failed_rows = failed.failed_inferences | "FailedTables" >> beam.ParDo(
+        _FailedTablesToErrors()).with_output_types(Any)
+    errors = (split[ERRORS_TAG], failed_rows, classified[ERRORS_TAG]) | "Errors" >> beam.Flatten().with_output_types(Any)
+    return classified.tables, errors

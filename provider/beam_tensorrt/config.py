@@ -59,8 +59,12 @@ class ClassifyTextConfig:
         "the pipeline without `error_handling`): a model's label for no text means nothing."))
     max_seq_len: int = field(default=_BACKEND.max_seq_len, metadata=_doc(
         "Tokens kept per text (longer texts are truncated); at most 512.", min=1, max=MAX_SEQ_LEN_LIMIT))
-    min_batch_size: int = field(default=1, metadata=_doc("Smallest batch RunInference forms.", min=1))
-    max_batch_size: int = field(default=64, metadata=_doc("Largest batch RunInference forms.", min=1))
+    min_batch_size: int = field(default=1, metadata=_doc(
+        "Smallest batch RunInference forms of rows that arrive one at a time (not schema'd, or with "
+        "`max_batch_duration_secs`).", min=1))
+    max_batch_size: int = field(default=64, metadata=_doc(
+        "Largest batch: of RunInference's batches of rows, and of the tables schema'd rows are "
+        "classified in (Beam's batches of up to 4,096 rows, or a Parquet row group, cut to this size).", min=1))
     max_batch_duration_secs: Optional[int] = field(default=None, metadata=_doc(
         "Streaming: longest time a batch waits to fill. Also turns on Beam's length-aware "
         "bucketing, so texts of similar length share a batch.", min=1))

@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import re
 import shutil
 import time
+
+# What Beam YAML's ML transforms (MLTransform's embeddings) import when installed, guarded by Beam:
+# torch and transformers through sentence-transformers, TensorFlow... seconds of start-up.
+ML_TRANSFORM_IMPORTS = ("sentence_transformers", "tensorflow", "tensorflow_hub", "tensorflow_text",
+                        "tensorflow_transform", "vertexai", "openai")
 
 # The temporary folders of Beam's file sinks (fileio's WriteToFiles), named by a UUID.
 TEMP_FOLDER = re.compile(r"^\.temp[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -23,14 +29,12 @@ def add(sub) -> None:
 
 
 def run(args) -> int:
-    import importlib
-
     # Before Beam's YAML imports RunInference, so that it comes without torch (see that module).
     importlib.import_module("beam_tensorrt.beam_inference")
-    from apache_beam.yaml import main as yaml_main
-
     if not os.path.isfile(args.pipeline):
         raise FileNotFoundError(f"pipeline {args.pipeline!r}: no such file")
+    _import_beam_yaml_ml(args.pipeline)
+    from apache_beam.yaml import main as yaml_main
 
     beam_args = list(args.beam_options)
     if not any(a.startswith("--runner") for a in beam_args):
@@ -46,6 +50,19 @@ def run(args) -> int:
     finally:
         _remove_temporary_folders(yaml_main, argv, started)
     return 0
+
+
+def _import_beam_yaml_ml(pipeline: str) -> None:
+    """Beam YAML's ML module imports every MLTransform embedding backend that is installed while
+    Beam loads its providers (on a machine with torch: torch, transformers and
+    sentence-transformers, ~5-15 s). A pipeline that does not use MLTransform gets it without them."""
+    from ..imports import reported_missing
+
+    with open(pipeline, encoding="utf-8") as f:
+        if "MLTransform" in f.read():
+            return
+    with reported_missing(ML_TRANSFORM_IMPORTS, "this pipeline does not use MLTransform"):
+        importlib.import_module("apache_beam.yaml.yaml_ml")
 
 
 def _write_folders(yaml_main, argv: list[str]) -> set[str]:
