@@ -153,9 +153,9 @@ def yaml_pipeline(folder: Path, remote: str | None, text_input: bool = False) ->
 class Service:
     """A `beam-tensorrt serve --port 0` for the remote paths."""
 
-    def __init__(self, folder: Path, env: dict):
+    def __init__(self, folder: Path, env: dict, options: list[str]):
         self.log = folder / "serve.log"
-        self.proc = subprocess.Popen(CLI + ["serve", "--port", "0"], stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(CLI + ["serve", "--port", "0", *options], stdout=subprocess.PIPE,
                                      stderr=open(self.log, "w"), text=True, env=env)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -180,6 +180,8 @@ def main() -> int:
     ap.add_argument("--baseline-rows", type=int, default=300_000)
     ap.add_argument("--engine-cache", default=None, help="TensorRT plans shared by every path (default: a new folder)")
     ap.add_argument("--yaml-option", action="append", default=[], help="a Beam option for the YAML paths")
+    ap.add_argument("--serve-option", action="append", default=[],
+                    help="an option of `beam-tensorrt serve` for the remote paths, e.g. --serve-option=--worker-processes")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None, help="draw this JSON file (needs matplotlib) and exit")
     args = ap.parse_args()
@@ -197,7 +199,8 @@ def main() -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     config = ["--model", args.model, "--backend", args.backend, "--engine-cache", engine_cache]
     results: dict = {"rows": args.rows, "model": args.model, "backend": args.backend, "device": device(),
-                     "workers": args.workers, "paths": {}}
+                     "workers": args.workers, "yaml_options": args.yaml_option, "serve_options": args.serve_option,
+                     "paths": {}}
     try:
         print(f"backend alone on {min(args.rows, args.baseline_rows):,} rows...", flush=True)
         results["backend_alone"] = backend_alone(args.model, args.backend, texts, min(args.rows, args.baseline_rows),
@@ -205,7 +208,7 @@ def main() -> int:
         alone = results["backend_alone"]["rows_per_s"]
         print(f"  {alone:,.0f} rows/s ({results['backend_alone']['session']})", flush=True)
         files = write_inputs(folder, texts, args.rows, set(paths))
-        service = Service(folder, env) if {"yaml-remote", "java", "yaml-remote-text"} & set(paths) else None
+        service = Service(folder, env, args.serve_option) if {"yaml-remote", "java", "yaml-remote-text"} & set(paths) else None
         try:
             for path in paths:
                 out = folder / "out"

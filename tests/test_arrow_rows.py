@@ -114,3 +114,20 @@ def test_which_rows_travel_as_tables():
     assert ClassifyText().columnar(flat) and not ClassifyText().columnar(nested)
     assert not ClassifyText(max_batch_duration_secs=5).columnar(flat)  # Beam's stateful batching
     assert not ClassifyText().columnar(str)
+
+
+def test_rows_can_leave_one_element_each_with_every_field(table_sizes):
+    row_type = RowTypeConstraint.from_fields([("n", int), ("text", beam.typehints.Optional[str])])
+    rows = [beam.Row(n=i, text=TEXTS[i % 4]) for i in range(6)] + [beam.Row(n=6, text=None)]
+    classify = ClassifyText(max_batch_size=4, probabilities_field="p", truncated_field="cut",
+                            error_handling={"output": "bad"})
+    classify.rows_out_one_at_a_time = True  # as the expansion service's ClassifyText
+    with beam.Pipeline(options=OPTIONS) as p:
+        result = p | beam.Create(rows).with_output_types(row_type) | classify
+        assert_that(result["output"] | beam.Map(lambda r: (r.n, r.text, r.label, len(r.p), round(sum(r.p), 4),
+                                                           r.score == max(r.p), r.cut)),
+                    equal_to([(i, TEXTS[i % 4], ("POSITIVE", "NEGATIVE")[i % 2], 2, 1.0, True, False)
+                              for i in range(6)]))
+        assert_that(result["bad"] | beam.Map(lambda e: (e.element.n, e.msg)), equal_to([(6, "field 'text' is null")]),
+                    label="errors")
+    assert sum(table_sizes) == 6

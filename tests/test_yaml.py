@@ -75,6 +75,11 @@ def test_csv_with_another_text_field_and_output_names(tmp_path):
     assert all("label" not in r and 0.5 <= r["confidence"] <= 1 for r in rows)
 
 
+def _maps(pid: int) -> str:
+    with open(f"/proc/{pid}/maps") as f:
+        return f.read()
+
+
 def test_remote_provider_through_a_running_service(tmp_path):
     service = start_service(tmp_path)
     try:
@@ -84,6 +89,24 @@ def test_remote_provider_through_a_running_service(tmp_path):
         assert sorted(r["label"] for r in rows) == ["NEGATIVE", "NEGATIVE", "POSITIVE", "POSITIVE"]
         assert all(r["truncated"] is False for r in rows)
         assert "expanded beam:schematransform:beam_tensorrt:classify_text:v1" in service.log()
+        if os.path.exists("/proc/self/maps"):  # the pool's default workers: threads of the service
+            assert "onnxruntime" in _maps(service.proc.pid)
+    finally:
+        assert service.stop() == 0
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads /proc (Linux)")
+def test_the_services_pool_can_run_classifytext_in_worker_processes(tmp_path):
+    # By default the pool's workers are threads of the service, which then loads the model itself
+    # (see the test above); worker processes keep it out (the service holds no ONNX Runtime), so
+    # that a runner's parallel workers use several cores.
+    service = start_service(tmp_path, "--worker-processes", "--prestart", "1")
+    try:
+        run_yaml(PIPELINES / "classify_remote.yaml", {"input": str(EXAMPLES / "texts.txt"),
+                                                      "output": str(tmp_path / "out"), "address": service.address})
+        rows = read_json_outputs(tmp_path / "out")
+        assert sorted(r["label"] for r in rows) == ["NEGATIVE", "NEGATIVE", "POSITIVE", "POSITIVE"]
+        assert "onnxruntime" not in _maps(service.proc.pid)
     finally:
         assert service.stop() == 0
 

@@ -112,3 +112,24 @@ class TablesToRowBatches(beam.DoFn):
     def process(self, table):
         if table.num_rows:
             yield table if table.schema.equals(self._schema) else table.cast(self._schema)
+
+
+class TablesToRows(TablesToRowBatches):
+    """As ``TablesToRowBatches``, but the rows leave one Beam element each, made column by column
+    (about a third of the cost of Beam's Arrow-to-row conversion). For an output that always goes to
+    a per-row consumer, such as another SDK's environment across an expansion service."""
+
+    def get_output_batch_type(self, input_element_type):
+        return None
+
+    def setup(self):
+        super().setup()
+        self._make = self._row_type.user_type
+
+    def process(self, table):
+        if not table.num_rows:
+            return
+        table = table if table.schema.equals(self._schema) else table.cast(self._schema)
+        make = self._make
+        for values in zip(*(column.to_pylist() for column in table.columns)):
+            yield make(*values)

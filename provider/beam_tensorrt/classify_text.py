@@ -6,7 +6,7 @@ from typing import Any, Mapping, Optional
 import apache_beam as beam
 from apache_beam.typehints.row_type import RowTypeConstraint
 
-from .arrow_rows import (DataFramesToTables, RowBatchesToTables, TablesToRowBatches, arrow_schema_of,
+from .arrow_rows import (DataFramesToTables, RowBatchesToTables, TablesToRowBatches, TablesToRows, arrow_schema_of,
                          producer_batch_type)
 from .beam_inference import KeyedModelHandler
 from .classifier import ClassPrediction, RowFailure
@@ -140,6 +140,11 @@ class ClassifyText(beam.PTransform):
             ``model_copies``.
     """
 
+    # Schema'd rows leave as Beam batches (Arrow tables), which a batch consumer such as
+    # WriteToParquet takes whole; True: one element a row, for an output that always goes to a
+    # per-row consumer (the expansion service's: the client's environment).
+    rows_out_one_at_a_time = False
+
     def __init__(self, *, error_handling: Optional[Mapping[str, Any]] = None,
                  model_metadata_pcoll: Optional[beam.PCollection] = None, **config: Any):
         super().__init__()
@@ -229,7 +234,8 @@ class ClassifyText(beam.PTransform):
             to_tables = RowBatchesToTables(c.max_batch_size)
         tables = pcoll | "RowsToTables" >> beam.ParDo(to_tables)
         classified, errors = classify_tables(tables, c, self._model_metadata_pcoll)
-        rows = classified | "TablesToRows" >> beam.ParDo(TablesToRowBatches(out_type)).with_output_types(out_type)
+        to_rows = TablesToRows(out_type) if self.rows_out_one_at_a_time else TablesToRowBatches(out_type)
+        rows = classified | "TablesToRows" >> beam.ParDo(to_rows).with_output_types(out_type)
         if errors is None:
             return rows
         error_type = RowTypeConstraint.from_fields([("element", element_type), ("msg", str), ("stack", str)])

@@ -23,6 +23,17 @@ def add(sub) -> None:
     p.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     p.add_argument("--tls-client-ca", default=None,
                    help="PEM CA bundle: require client certificates signed by it (mutual TLS)")
+    pool = p.add_argument_group("the embedded worker pool (--environment worker-pool)")
+    pool.add_argument("--worker-processes", action="store_true",
+                      help="run each SDK worker as a process of its own (default: a thread of this process; "
+                           "processes let a runner's parallel workers use several cores, and a GPU)")
+    pool.add_argument("--prestart", type=int, default=0, metavar="N",
+                      help="with --worker-processes: keep N workers started ahead of jobs (default: 0)")
+    pool.add_argument("--warm-cuda", action="store_true",
+                      help="with --worker-processes: prestarted workers also make their CUDA context")
+    pool.add_argument("--preload", default=None, metavar="CONFIG",
+                      help="with --worker-processes: ClassifyText's config as JSON; workers load that model "
+                           "before a job (as for `beam-tensorrt worker-pool --preload`)")
     p.set_defaults(func=run)
 
 
@@ -36,4 +47,25 @@ def run(args) -> int:
     tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     logging.getLogger("beam_tensorrt").setLevel(logging.INFO)
     return serve(args.host, args.port, args.environment, args.environment_config, args.grace, tls,
-                 args.max_expansion_seconds)
+                 args.max_expansion_seconds, pool=_pool(args))
+
+
+def _pool(args):
+    """The embedded pool's servicer when its workers are processes; None for threads (the default)."""
+    from ..formats import UsageError
+
+    process_only = [flag for flag, given in (("--prestart", args.prestart), ("--warm-cuda", args.warm_cuda),
+                                             ("--preload", args.preload)) if given]
+    if args.prestart < 0:
+        raise UsageError(f"--prestart must be 0 or more, not {args.prestart}")
+    if not args.worker_processes:
+        if process_only:
+            raise UsageError(f"{', '.join(process_only)} need --worker-processes (thread workers share this process)")
+        return None
+    if args.environment != "worker-pool":
+        raise UsageError(f"--worker-processes is for the embedded pool (--environment worker-pool), "
+                         f"not --environment {args.environment}; start `beam-tensorrt worker-pool` beside the runner")
+    from ..worker_pool.servicer import CheckedWorkerPoolServicer
+
+    return CheckedWorkerPoolServicer(use_process=True, prestart=args.prestart, warm_cuda=args.warm_cuda,
+                                     preload=args.preload or "")

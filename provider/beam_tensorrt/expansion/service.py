@@ -148,6 +148,8 @@ class ExpansionServer:
     max_workers: int = 16
     tls: Optional[TlsConfig] = None
     max_expansion_seconds: float = 120.0
+    # The embedded worker pool (environment "worker-pool"); None: workers are threads of this process.
+    pool: Optional[CheckedWorkerPoolServicer] = None
 
     def start(self) -> int:
         from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -161,14 +163,13 @@ class ExpansionServer:
         own = f"{self.host}:{self.port}"
         self._pool_server = None
         if self.environment == "worker-pool":
+            pool = self.pool or CheckedWorkerPoolServicer()
             if self.tls is None:
-                beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
-                    CheckedWorkerPoolServicer(), self._server)
+                beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(pool, self._server)
             else:
                 # Runners reach worker pools without TLS: serve it apart, on loopback only.
                 self._pool_server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-                beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
-                    CheckedWorkerPoolServicer(), self._pool_server)
+                beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(pool, self._pool_server)
                 own = f"127.0.0.1:{bind(self._pool_server, '127.0.0.1', 0)}"
                 self._pool_server.start()
         self.servicer = ClassifyTextExpansionServicer(
@@ -197,6 +198,8 @@ class ExpansionServer:
         self._server.stop(grace=None if drained else 1.0).wait()
         if self._pool_server is not None:
             self._pool_server.stop(grace=None)
+        if self.pool is not None:
+            self.pool.close()
         self._fences.close()
         log.info("stopped%s", "" if drained else " (some expansions were cut off)")
 
@@ -205,9 +208,10 @@ class ExpansionServer:
 
 
 def serve(host: str, port: int, environment: str, environment_config: Optional[str], grace: float,
-          tls: Optional[TlsConfig] = None, max_expansion_seconds: float = 120.0) -> int:
+          tls: Optional[TlsConfig] = None, max_expansion_seconds: float = 120.0,
+          pool: Optional[CheckedWorkerPoolServicer] = None) -> int:
     server = ExpansionServer(host, port, environment, environment_config, tls=tls,
-                             max_expansion_seconds=max_expansion_seconds)
+                             max_expansion_seconds=max_expansion_seconds, pool=pool)
     stopping = threading.Event()
 
     def on_signal(signum, _frame):

@@ -15,6 +15,8 @@ class ClassifyTextSchemaTransform(beam.PTransform):
     def __init__(self, **config):
         super().__init__()
         self._inner = ClassifyText(**config)
+        # Its output always crosses to the client's environment, a row at a time.
+        self._inner.rows_out_one_at_a_time = True
 
     def expand(self, pcoll):
         result = pcoll | "ClassifyText" >> self._inner
