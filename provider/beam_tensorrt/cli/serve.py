@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from . import pool_flags
+
 
 def add(sub) -> None:
     from ..expansion.environments import ENVIRONMENTS, describe
@@ -27,13 +29,7 @@ def add(sub) -> None:
     pool.add_argument("--worker-processes", action="store_true",
                       help="run each SDK worker as a process of its own (default: a thread of this process; "
                            "processes let a runner's parallel workers use several cores, and a GPU)")
-    pool.add_argument("--prestart", type=int, default=0, metavar="N",
-                      help="with --worker-processes: keep N workers started ahead of jobs (default: 0)")
-    pool.add_argument("--warm-cuda", action="store_true",
-                      help="with --worker-processes: prestarted workers also make their CUDA context")
-    pool.add_argument("--preload", default=None, metavar="CONFIG",
-                      help="with --worker-processes: ClassifyText's config as JSON; workers load that model "
-                           "before a job (as for `beam-tensorrt worker-pool --preload`)")
+    pool_flags.add(pool, "with --worker-processes: ")
     p.set_defaults(func=run)
 
 
@@ -54,10 +50,7 @@ def _pool(args):
     """The embedded pool's servicer when its workers are processes; None for threads (the default)."""
     from ..formats import UsageError
 
-    process_only = [flag for flag, given in (("--prestart", args.prestart), ("--warm-cuda", args.warm_cuda),
-                                             ("--preload", args.preload)) if given]
-    if args.prestart < 0:
-        raise UsageError(f"--prestart must be 0 or more, not {args.prestart}")
+    process_only = pool_flags.given(args)
     if not args.worker_processes:
         if process_only:
             raise UsageError(f"{', '.join(process_only)} need --worker-processes (thread workers share this process)")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 
+from . import pool_flags
+
 
 def add(sub) -> None:
     p = sub.add_parser("worker-pool", help="run a Python SDK worker pool for runners' EXTERNAL environment",
@@ -15,23 +17,14 @@ def add(sub) -> None:
     p.add_argument("--python", default=None, help="interpreter of the workers (default: this one)")
     p.add_argument("--start-timeout", type=float, default=120.0,
                    help="seconds a new worker may take to import Beam and beam-tensorrt (default: 120)")
-    p.add_argument("--prestart", type=int, default=0, metavar="N",
-                   help="keep N workers started ahead of jobs, so that a job's workers begin at once (default: 0)")
-    p.add_argument("--warm-cuda", action="store_true",
-                   help="prestarted workers also make their CUDA context ahead of the job (GPU hosts)")
-    p.add_argument("--preload", default=None, metavar="CONFIG",
-                   help="ClassifyText's config as JSON, e.g. '{\"model\": \"sentiment-minilm\", \"backend\": "
-                        "\"tensorrt\"}': workers load that model before a job; a job with the same model, backend, "
-                        "max_seq_len, device, engine_cache and packing uses it")
+    pool_flags.add(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..formats import UsageError
     from ..worker_pool import serve_worker_pool
 
-    if args.prestart < 0:
-        raise UsageError(f"--prestart must be 0 or more, not {args.prestart}")
+    pool_flags.given(args)
     logging.getLogger("beam_tensorrt").setLevel(logging.INFO)
     return serve_worker_pool(args.host, args.port, args.python, args.start_timeout, args.prestart, args.warm_cuda,
                              args.preload or "")
