@@ -133,6 +133,9 @@ def test_yaml_remote_gives_up_saying_why_when_the_service_cannot_start():
         except OSError:
             pytest.skip("port 8097 is in use here already")
         taken.listen()
+        # An earlier run's log says "listening": the block must not take it for this service's.
+        OUT.mkdir(exist_ok=True)
+        (OUT / "serve.log").write_text("beam-tensorrt expansion service listening on 127.0.0.1:8097\n")
         proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block("yaml_remote")], cwd=ROOT, capture_output=True,
                               text=True, timeout=120)
     assert proc.returncode != 0 and "cannot listen on 127.0.0.1:8097: the port is in use" in proc.stderr
