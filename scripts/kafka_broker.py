@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,8 +24,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+try:
+    from scripts import maven_classpath
+except ImportError:  # run as a file: python scripts/kafka_broker.py
+    import maven_classpath  # type: ignore[no-redef]
+
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
-CACHE = Path(os.environ.get("BEAM_TENSORRT_CACHE", Path.home() / ".cache" / "beam-tensorrt"))
 
 
 class BrokerError(RuntimeError):
@@ -35,21 +37,10 @@ class BrokerError(RuntimeError):
 
 
 def classpath() -> str:
-    """The broker's classpath, resolved by Maven once per version of scripts/kafka/pom.xml."""
-    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
-    if missing:
-        raise BrokerError(f"the Kafka broker needs {' and '.join(missing)} on PATH (a JDK 17+ and Maven)")
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
-    cached = CACHE / "kafka" / f"classpath-{digest}.txt"
-    if not cached.exists() or not all(Path(p).exists() for p in cached.read_text().split(os.pathsep) if p):
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(".tmp")
-        proc = subprocess.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:build-classpath",
-                               f"-Dmdep.outputFile={partial}"], capture_output=True, text=True, timeout=900)
-        if proc.returncode != 0:
-            raise BrokerError(f"Maven could not resolve the Kafka jars ({POM}):\n{(proc.stdout + proc.stderr)[-2000:]}")
-        partial.replace(cached)
-    return cached.read_text().strip()
+    try:
+        return maven_classpath.classpath(POM)
+    except maven_classpath.JavaToolsError as e:
+        raise BrokerError(f"the Kafka broker {e}") from None
 
 
 def free_port() -> int:
@@ -58,7 +49,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -130,7 +121,7 @@ class Broker:
             if proc.poll() is not None:
                 tail = (self.folder / "broker.log").read_text(errors="replace")[-3000:]
                 raise BrokerError(f"the Kafka broker exited with code {proc.returncode}:\n{tail}")
-            if _listening(self.port):
+            if listening(self.port):
                 return self.address
             time.sleep(0.2)
         self.kill()

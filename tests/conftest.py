@@ -141,3 +141,23 @@ def windowed(pcoll, label):
 
     return (pcoll | f"{label}Stamp" >> beam.Map(lambda x: window.TimestampedValue(x[1], x[0]))
                   | f"{label}Window" >> beam.WindowInto(window.FixedWindows(10)))
+
+
+def prism_binary() -> Path:
+    """Beam 2.77's Prism runner, built once from its Go module (as java_examples/run_local.sh does);
+    the calling test is skipped where Go is missing."""
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    folder = Path(os.environ.get("PRISM_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                  / "beam-tensorrt" / "prism-2.77.0")
+    binary = folder / "prism"
+    if not binary.exists():
+        if shutil.which("go") is None:
+            pytest.skip("Prism is built with Go, which is not on PATH")
+        subprocess.run(["go", "install", "github.com/apache/beam/sdks/v2/go/cmd/prism@v2.77.0"],
+                       env=dict(os.environ, GOBIN=str(folder)), check=True, capture_output=True, timeout=1200)
+    return binary

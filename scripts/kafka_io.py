@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Beam's Kafka IO for Python (and Beam YAML) pipelines, from Maven Central: Beam Java's expansion
+service with KafkaIO, whose transforms run in a Java worker pool started beside it (the EXTERNAL
+environment; no Docker). Needs a JDK (17+) and Maven. For tests and local trials: both JVMs listen
+on every interface, as Beam's own entry points do.
+
+    python scripts/kafka_io.py start --dir out/kafka-io [--port 8098]   # prints the address, returns
+    python scripts/kafka_io.py stop --dir out/kafka-io
+
+A pipeline then passes ``expansion_service="localhost:PORT"`` to ``ReadFromKafka``/``WriteToKafka``
+(see examples/kafka_classify.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    from scripts import maven_classpath
+    from scripts.kafka_broker import free_port, listening
+except ImportError:  # run as a file: python scripts/kafka_io.py
+    import maven_classpath  # type: ignore[no-redef]
+    from kafka_broker import free_port, listening  # type: ignore[no-redef]
+
+POM = Path(__file__).resolve().parent / "kafka_io" / "pom.xml"
+SERVICES = ("workers", "expansion")
+
+
+class KafkaIOError(RuntimeError):
+    """The services cannot be started, with the reason (and the end of a log)."""
+
+
+@dataclass
+class KafkaIO:
+    """The expansion service and its Java worker pool, their logs and pids in ``folder``.
+
+    Example::
+
+        io = KafkaIO(Path("out/kafka-io"))
+        address = io.start()      # "localhost:PORT", for ReadFromKafka(expansion_service=...)
+        ...
+        io.stop()
+    """
+
+    folder: Path
+    port: int = 0
+
+    @property
+    def address(self) -> str:
+        return f"localhost:{self.port}"
+
+    def _spawn(self, name: str, cmd: list[str], env: dict) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "ab")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+        (self.folder / f"{name}.pid").write_text(str(proc.pid))
+        return proc
+
+    def _wait(self, name: str, proc: subprocess.Popen, port: int, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = (self.folder / f"{name}.log").read_text(errors="replace")[-3000:]
+                self.stop()
+                raise KafkaIOError(f"the Kafka IO {name} JVM exited with code {proc.returncode}:\n{tail}")
+            if listening(port):
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise KafkaIOError(f"the Kafka IO {name} JVM did not listen on port {port} in time")
+
+    def start(self, timeout: float = 180.0) -> str:
+        """Start the Java worker pool, then the expansion service whose transforms it runs."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if any(self._pid(name) for name in SERVICES):
+            raise KafkaIOError(f"Kafka IO services already run from {self.folder}; stop them first")
+        try:
+            cp = maven_classpath.classpath(POM)
+        except maven_classpath.JavaToolsError as e:
+            raise KafkaIOError(f"Beam's Kafka IO {e}") from None
+        self.port = self.port or free_port()
+        workers = free_port()
+        deadline = time.monotonic() + timeout
+        options = {"options": {"environmentOptions": [f"external_service_address=localhost:{workers}"]}}
+        pool = self._spawn("workers", ["java", "-cp", cp, "org.apache.beam.fn.harness.ExternalWorkerService"],
+                           dict(os.environ, PIPELINE_OPTIONS=json.dumps(options)))
+        self._wait("workers", pool, workers, deadline)
+        service = self._spawn("expansion", ["java", "-cp", cp, "org.apache.beam.sdk.expansion.service.ExpansionService",
+                                            str(self.port), "--defaultEnvironmentType=EXTERNAL",
+                                            f"--defaultEnvironmentConfig=localhost:{workers}"], dict(os.environ))
+        self._wait("expansion", service, self.port, deadline)
+        return self.address
+
+    def _pid(self, name: str) -> "int | None":
+        path = self.folder / f"{name}.pid"
+        if not path.exists():
+            return None
+        pid = int(path.read_text())
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+            return None
+        return pid
+
+    def stop(self, wait: float = 20.0) -> None:
+        """Stop both JVMs (SIGTERM, SIGKILL after ``wait`` seconds)."""
+        for name in reversed(SERVICES):
+            pid = self._pid(name)
+            if pid is None:
+                continue
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+            else:
+                os.kill(pid, signal.SIGKILL)
+            (self.folder / f"{name}.pid").unlink(missing_ok=True)
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=("start", "stop"))
+    ap.add_argument("--dir", type=Path, required=True, help="the services' folder (logs, pids)")
+    ap.add_argument("--port", type=int, default=0, help="the expansion service's port (default: a free one)")
+    args = ap.parse_args(argv)
+    io = KafkaIO(args.dir, args.port)
+    try:
+        if args.command == "start":
+            print(f"kafka io expansion service listening on {io.start()} (logs in {args.dir})", flush=True)
+        else:
+            io.stop()
+    except KafkaIOError as e:
+        print(f"kafka_io: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
