@@ -31,7 +31,8 @@ def read_json_outputs(prefix) -> list[dict]:
 
 
 def test_every_pipeline_has_a_test():
-    tested = {"classify_texts", "classify_with_errors", "classify_csv", "classify_remote", "classify_parquet"}
+    tested = {"classify_texts", "classify_with_errors", "classify_csv", "classify_remote", "classify_parquet",
+              "classify_kafka"}  # tests/test_kafka_io.py
     assert {p.stem for p in PIPELINES.glob("*.yaml")} == tested
 
 
