@@ -82,7 +82,7 @@ def test_the_yaml_pipeline_reads_classifies_and_writes_topics(kafka):
     send(address, "yaml-texts", {None: TEXTS[i % 4].encode() for i in range(1)} | {
         str(i).encode(): TEXTS[i % 4].encode() for i in range(12)} | {b"x": b"caf\xe9 \xff"})
     variables = {"bootstrap_servers": address, "kafka_io": expansion, "input_topic": "yaml-texts",
-                 "output_topic": "yaml-labels", "errors_topic": "yaml-errors", "read_seconds": 10}
+                 "output_topic": "yaml-labels", "errors_topic": "yaml-errors", "read_seconds": 5}
     proc = subprocess.run([sys.executable, "-m", "beam_tensorrt.cli", "yaml", "yaml_pipelines/classify_kafka.yaml",
                            f"--jinja_variables={json.dumps(variables)}", "--runner=PrismRunner",
                            f"--prism_location={prism}", "--environment_type=LOOPBACK"],
