@@ -1,9 +1,10 @@
 """Kafka in, ClassifyText, Kafka out, for real: a Kafka broker (scripts/kafka_broker.py), Beam Java's
 Kafka IO through its expansion service and a Java worker pool (scripts/kafka_io.py), the example
-pipeline (examples/kafka_classify.py) on Prism, and both output topics compared with the input topic
-message by message."""
+pipeline (examples/kafka_classify.py) and the YAML pipeline on Prism, their output topics compared
+with the input topic message by message; then the broker killed with kill -9 keeps every message."""
 import json
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -18,19 +19,35 @@ TEXTS = ["A lovely, moving film.", "Dull and far too long.", "I laughed all the 
          "A waste of a good cast."]
 
 
+def script(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, f"scripts/{name}.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def refused(address: str) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", int(address.rsplit(":", 1)[1]))) != 0
+
+
 @pytest.fixture(scope="module")
 def kafka(tmp_path_factory):
-    """A broker and Beam's Kafka IO expansion service (with its Java worker pool), for the module."""
-    from scripts.kafka_broker import Broker
-    from scripts.kafka_io import KafkaIO
-
+    """A broker and Beam's Kafka IO expansion service (with its Java worker pool), started by the
+    project's scripts as a user starts them; the broker's folder too."""
     folder = tmp_path_factory.mktemp("kafka")
-    broker, io = Broker(folder / "broker"), KafkaIO(folder / "io")
+    broker, io = str(folder / "broker"), str(folder / "io")
     try:
-        yield broker.start(), io.start()
+        started = script("kafka_broker", "start", "--dir", broker)
+        assert started.returncode == 0, started.stderr
+        address = started.stdout.split("listening on ")[1].split()[0]
+        again = script("kafka_broker", "start", "--dir", broker)
+        assert again.returncode == 2 and "already running" in again.stderr
+        expansion = script("kafka_io", "start", "--dir", io)
+        assert expansion.returncode == 0, expansion.stderr
+        yield address, expansion.stdout.split("listening on ")[1].split()[0], broker
     finally:
-        io.stop()
-        broker.stop()
+        assert script("kafka_io", "stop", "--dir", io).returncode == 0
+        assert script("kafka_broker", "stop", "--dir", broker).returncode == 0
+    assert refused(address)
 
 
 def send(address: str, topic: str, messages: dict) -> None:
@@ -43,32 +60,53 @@ def send(address: str, topic: str, messages: dict) -> None:
     producer.close()
 
 
-def read(address: str, topic: str) -> list:
+def read(address: str, topic: str, decode=json.loads) -> list:
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=address, auto_offset_reset="earliest", consumer_timeout_ms=10000)
-    messages = [(m.key, json.loads(m.value)) for m in consumer]
+    consumer = KafkaConsumer(topic, bootstrap_servers=address, auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    messages = [(m.key, decode(m.value)) for m in consumer]
     consumer.close()
     return messages
 
 
-def test_every_message_comes_out_classified_or_on_the_errors_topic(kafka):
-    address, expansion = kafka
-    prism = prism_binary()
-    sent = {str(i).encode(): TEXTS[i % 4].encode() for i in range(40)}
-    sent[b"40"] = b""               # empty text
-    sent[b"41"] = b"caf\xe9 \xff"  # not UTF-8
-    send(address, "texts", sent)
-    proc = subprocess.run(
-        [sys.executable, "examples/kafka_classify.py", "--bootstrap-servers", address, "--kafka-io", expansion,
-         "--input-topic", "texts", "--output-topic", "labels", "--errors-topic", "errors",
-         "--max-records", str(len(sent)), "--max-batch-size", "16",
-         "--", "--runner=PrismRunner", f"--prism_location={prism}", "--environment_type=LOOPBACK"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    labels, errors = dict(read(address, "labels")), dict(read(address, "errors"))
-    assert len(labels) + len(errors) == len(sent)  # no message twice
-    assert set(labels) | set(errors) == set(sent)  # none lost
+SENT = {str(i).encode(): TEXTS[i % 4].encode() for i in range(40)}
+SENT[b"40"] = b""               # empty text
+SENT[b"41"] = b"caf\xe9 \xff"  # not UTF-8
+YAML_SENT = {None: TEXTS[0].encode()} | {str(i).encode(): TEXTS[i % 4].encode() for i in range(12)} | {
+    b"x": b"caf\xe9 \xff"}
+
+
+@pytest.fixture(scope="module")
+def outputs(kafka):
+    """The example pipeline and the YAML pipeline run at once on Prism (each mostly waits on JVMs and
+    the runner), each on its own topics; their output topics as read back."""
+    address, expansion, _ = kafka
+    prism = [f"--prism_location={prism_binary()}", "--runner=PrismRunner", "--environment_type=LOOPBACK"]
+    send(address, "texts", SENT)
+    send(address, "yaml-texts", YAML_SENT)
+    variables = {"bootstrap_servers": address, "kafka_io": expansion, "input_topic": "yaml-texts",
+                 "output_topic": "yaml-labels", "errors_topic": "yaml-errors", "read_seconds": 5}
+    commands = {
+        "python": [sys.executable, "examples/kafka_classify.py", "--bootstrap-servers", address, "--kafka-io",
+                   expansion, "--input-topic", "texts", "--output-topic", "labels", "--errors-topic", "errors",
+                   "--max-records", str(len(SENT)), "--max-batch-size", "16", "--", *prism],
+        "yaml": [sys.executable, "-m", "beam_tensorrt.cli", "yaml", "yaml_pipelines/classify_kafka.yaml",
+                 f"--jinja_variables={json.dumps(variables)}", *prism],
+    }
+    procs = {name: subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, cmd in commands.items()}
+    results = {name: proc.communicate(timeout=600) + (proc.returncode,) for name, proc in procs.items()}
+    topics = {topic: read(address, topic) for topic in ("labels", "errors", "yaml-labels", "yaml-errors")}
+    return results, topics
+
+
+def test_every_message_comes_out_classified_or_on_the_errors_topic(outputs):
+    results, topics = outputs
+    _, stderr, code = results["python"]
+    assert code == 0, stderr[-4000:]
+    labels, errors = dict(topics["labels"]), dict(topics["errors"])
+    assert len(labels) + len(errors) == len(topics["labels"]) + len(topics["errors"]) == len(SENT)  # none twice
+    assert set(labels) | set(errors) == set(SENT)  # none lost
     assert {key: (r["text"], r["label"]) for key, r in labels.items()} == {
         str(i).encode(): (TEXTS[i % 4], ("POSITIVE", "NEGATIVE")[i % 2]) for i in range(40)}
     assert all(0.5 <= r["score"] <= 1 for r in labels.values())
@@ -76,20 +114,21 @@ def test_every_message_comes_out_classified_or_on_the_errors_topic(kafka):
     assert errors[b"41"]["msg"] == "value is not valid UTF-8 (invalid continuation byte at byte 3)"
 
 
-def test_the_yaml_pipeline_reads_classifies_and_writes_topics(kafka):
-    address, expansion = kafka
-    prism = prism_binary()
-    send(address, "yaml-texts", {None: TEXTS[i % 4].encode() for i in range(1)} | {
-        str(i).encode(): TEXTS[i % 4].encode() for i in range(12)} | {b"x": b"caf\xe9 \xff"})
-    variables = {"bootstrap_servers": address, "kafka_io": expansion, "input_topic": "yaml-texts",
-                 "output_topic": "yaml-labels", "errors_topic": "yaml-errors", "read_seconds": 5}
-    proc = subprocess.run([sys.executable, "-m", "beam_tensorrt.cli", "yaml", "yaml_pipelines/classify_kafka.yaml",
-                           f"--jinja_variables={json.dumps(variables)}", "--runner=PrismRunner",
-                           f"--prism_location={prism}", "--environment_type=LOOPBACK"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    labels = sorted((r["text"], r["label"]) for _, r in read(address, "yaml-labels"))
+def test_the_yaml_pipeline_reads_classifies_and_writes_topics(outputs):
+    results, topics = outputs
+    _, stderr, code = results["yaml"]
+    assert code == 0, stderr[-4000:]
+    labels = sorted((r["text"], r["label"]) for _, r in topics["yaml-labels"])
     assert labels == sorted([(TEXTS[0], "POSITIVE")] + [(TEXTS[i % 4], ("POSITIVE", "NEGATIVE")[i % 2])
                                                          for i in range(12)])
-    errors = [r for _, r in read(address, "yaml-errors")]
+    errors = [r for _, r in topics["yaml-errors"]]
     assert len(errors) == 1 and errors[0]["msg"].startswith("value is not valid UTF-8")
+
+
+def test_the_broker_keeps_acknowledged_messages_through_kill_9(kafka, outputs):
+    address, _, broker = kafka  # after the pipelines: their input topic holds every message sent
+    assert script("kafka_broker", "kill", "--dir", broker).returncode == 0  # kill -9, as in a crash
+    assert refused(address)
+    restarted = script("kafka_broker", "start", "--dir", broker)  # the same folder: port, topics, messages
+    assert restarted.returncode == 0 and f"listening on {address} " in restarted.stdout, restarted.stderr
+    assert read(address, "texts", decode=bytes) == list(SENT.items())

@@ -82,7 +82,9 @@ def _maps(pid: int) -> str:
 
 
 def test_remote_provider_through_a_running_service(tmp_path):
-    service = start_service(tmp_path)
+    # Worker processes (the default pool's thread workers run in the README's remote block): the
+    # service then never loads the model itself, it holds no ONNX Runtime.
+    service = start_service(tmp_path, "--worker-processes", "--prestart", "1")
     try:
         run_yaml(PIPELINES / "classify_remote.yaml", {"input": str(EXAMPLES / "texts.txt"),
                                                       "output": str(tmp_path / "out"), "address": service.address})
@@ -90,24 +92,8 @@ def test_remote_provider_through_a_running_service(tmp_path):
         assert sorted(r["label"] for r in rows) == ["NEGATIVE", "NEGATIVE", "POSITIVE", "POSITIVE"]
         assert all(r["truncated"] is False for r in rows)
         assert "expanded beam:schematransform:beam_tensorrt:classify_text:v1" in service.log()
-        if os.path.exists("/proc/self/maps"):  # the pool's default workers: threads of the service
-            assert "onnxruntime" in _maps(service.proc.pid)
-    finally:
-        assert service.stop() == 0
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads /proc (Linux)")
-def test_the_services_pool_can_run_classifytext_in_worker_processes(tmp_path):
-    # By default the pool's workers are threads of the service, which then loads the model itself
-    # (see the test above); worker processes keep it out (the service holds no ONNX Runtime), so
-    # that a runner's parallel workers use several cores.
-    service = start_service(tmp_path, "--worker-processes", "--prestart", "1")
-    try:
-        run_yaml(PIPELINES / "classify_remote.yaml", {"input": str(EXAMPLES / "texts.txt"),
-                                                      "output": str(tmp_path / "out"), "address": service.address})
-        rows = read_json_outputs(tmp_path / "out")
-        assert sorted(r["label"] for r in rows) == ["NEGATIVE", "NEGATIVE", "POSITIVE", "POSITIVE"]
-        assert "onnxruntime" not in _maps(service.proc.pid)
+        if os.path.exists("/proc/self/maps"):
+            assert "onnxruntime" not in _maps(service.proc.pid)
     finally:
         assert service.stop() == 0
 
@@ -151,20 +137,7 @@ def test_yaml_config_errors_name_the_field(tmp_path, config, needle):
     assert proc.returncode != 0 and needle in proc.stderr
 
 
-def test_beam_tensorrt_yaml_runs_a_pipeline_quietly(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "beam_tensorrt.cli", "yaml", str(PIPELINES / "classify_texts.yaml"),
-                           f"--jinja_variables={json.dumps({'input': str(EXAMPLES / 'texts.txt'), 'output': str(tmp_path / 'out')})}"],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(read_json_outputs(tmp_path / "out")) == 4
-    noise = [line for line in proc.stderr.splitlines() if "building the model" not in line
-             and "built 'sentiment-minilm'" not in line]
-    assert noise == [], proc.stderr  # no warnings, no INFO chatter, no traceback on a healthy run
-    # Beam's file sinks leave .temp<uuid> folders beside their outputs; the command removes them.
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
-
-
-def test_beam_tensorrt_yaml_does_not_load_mltransform_backends_a_pipeline_does_not_use(tmp_path):
+def test_beam_tensorrt_yaml_runs_a_pipeline_quietly_without_mltransform_backends(tmp_path):
     # An installed stand-in for sentence-transformers (which loads torch and transformers) that
     # leaves a mark when imported: Beam YAML's ML module imports it whenever it is installed.
     site = tmp_path / "site" / "sentence_transformers"
@@ -182,3 +155,8 @@ def test_beam_tensorrt_yaml_does_not_load_mltransform_backends_a_pipeline_does_n
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(read_json_outputs(tmp_path / "out")) == 4
     assert not mark.exists()
+    noise = [line for line in proc.stderr.splitlines() if "building the model" not in line
+             and "built 'sentiment-minilm'" not in line]
+    assert noise == [], proc.stderr  # no warnings, no INFO chatter, no traceback on a healthy run
+    # Beam's file sinks leave .temp<uuid> folders beside their outputs; the command removes them.
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
