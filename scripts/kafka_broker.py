@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 try:
-    from scripts import maven_classpath
+    from scripts import local_services, maven_classpath
 except ImportError:  # run as a file: python scripts/kafka_broker.py
+    import local_services  # type: ignore[no-redef]
     import maven_classpath  # type: ignore[no-redef]
 
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
@@ -41,18 +40,6 @@ def classpath() -> str:
         return maven_classpath.classpath(POM)
     except maven_classpath.JavaToolsError as e:
         raise BrokerError(f"the Kafka broker {e}") from None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass
@@ -101,8 +88,8 @@ class Broker:
             self.port = int(props["advertised.listeners"].rsplit(":", 1)[1])
             controller = int(props["controller.quorum.voters"].rsplit(":", 1)[1])
         else:
-            self.port = self.port or free_port()
-            controller = free_port()
+            self.port = self.port or local_services.free_port()
+            controller = local_services.free_port()
             config.write_text(self._properties(controller))
         cp = classpath()
         java = ["java", "-Xms256m", "-Xmx512m", "-cp", cp]
@@ -121,7 +108,7 @@ class Broker:
             if proc.poll() is not None:
                 tail = (self.folder / "broker.log").read_text(errors="replace")[-3000:]
                 raise BrokerError(f"the Kafka broker exited with code {proc.returncode}:\n{tail}")
-            if listening(self.port):
+            if local_services.listening(self.port):
                 return self.address
             time.sleep(0.2)
         self.kill()
@@ -129,44 +116,15 @@ class Broker:
 
     def pid(self) -> "int | None":
         """The running broker's pid, or None."""
-        path = self.folder / "broker.pid"
-        if not path.exists():
-            return None
-        pid = int(path.read_text())
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            path.unlink(missing_ok=True)
-            return None
-        return pid
-
-    def _signal(self, sig: int, wait: float) -> None:
-        pid = self.pid()
-        if pid is None:
-            return
-        os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
-            except ChildProcessError:
-                pass
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
-        (self.folder / "broker.pid").unlink(missing_ok=True)
+        return local_services.running_pid(self.folder / "broker.pid")
 
     def stop(self, wait: float = 30.0) -> None:
         """A clean shutdown (SIGTERM), SIGKILL after ``wait`` seconds."""
-        self._signal(signal.SIGTERM, wait)
+        local_services.end(self.folder / "broker.pid", signal.SIGTERM, wait)
 
     def kill(self) -> None:
         """kill -9: the broker dies as in a crash."""
-        self._signal(signal.SIGKILL, 10.0)
+        local_services.end(self.folder / "broker.pid", signal.SIGKILL, 10.0)
 
 
 def main(argv: "list[str] | None" = None) -> int:

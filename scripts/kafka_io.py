@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 try:
-    from scripts import maven_classpath
-    from scripts.kafka_broker import free_port, listening
+    from scripts import local_services, maven_classpath
 except ImportError:  # run as a file: python scripts/kafka_io.py
+    import local_services  # type: ignore[no-redef]
     import maven_classpath  # type: ignore[no-redef]
-    from kafka_broker import free_port, listening  # type: ignore[no-redef]
 
 POM = Path(__file__).resolve().parent / "kafka_io" / "pom.xml"
 SERVICES = ("workers", "expansion")
@@ -69,7 +67,7 @@ class KafkaIO:
                 tail = (self.folder / f"{name}.log").read_text(errors="replace")[-3000:]
                 self.stop()
                 raise KafkaIOError(f"the Kafka IO {name} JVM exited with code {proc.returncode}:\n{tail}")
-            if listening(port):
+            if local_services.listening(port):
                 return
             time.sleep(0.2)
         self.stop()
@@ -78,14 +76,14 @@ class KafkaIO:
     def start(self, timeout: float = 180.0) -> str:
         """Start the Java worker pool, then the expansion service whose transforms it runs."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        if any(self._pid(name) for name in SERVICES):
+        if any(local_services.running_pid(self.folder / f"{name}.pid") for name in SERVICES):
             raise KafkaIOError(f"Kafka IO services already run from {self.folder}; stop them first")
         try:
             cp = maven_classpath.classpath(POM)
         except maven_classpath.JavaToolsError as e:
             raise KafkaIOError(f"Beam's Kafka IO {e}") from None
-        self.port = self.port or free_port()
-        workers = free_port()
+        self.port = self.port or local_services.free_port()
+        workers = local_services.free_port()
         deadline = time.monotonic() + timeout
         options = {"options": {"environmentOptions": [f"external_service_address=localhost:{workers}"]}}
         pool = self._spawn("workers", ["java", "-cp", cp, "org.apache.beam.fn.harness.ExternalWorkerService"],
@@ -97,39 +95,10 @@ class KafkaIO:
         self._wait("expansion", service, self.port, deadline)
         return self.address
 
-    def _pid(self, name: str) -> "int | None":
-        path = self.folder / f"{name}.pid"
-        if not path.exists():
-            return None
-        pid = int(path.read_text())
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            path.unlink(missing_ok=True)
-            return None
-        return pid
-
     def stop(self, wait: float = 20.0) -> None:
         """Stop both JVMs (SIGTERM, SIGKILL after ``wait`` seconds)."""
         for name in reversed(SERVICES):
-            pid = self._pid(name)
-            if pid is None:
-                continue
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
-            else:
-                os.kill(pid, signal.SIGKILL)
-            (self.folder / f"{name}.pid").unlink(missing_ok=True)
+            local_services.end(self.folder / f"{name}.pid", wait=wait)
 
 
 def main(argv: "list[str] | None" = None) -> int:
