@@ -42,6 +42,15 @@ def classpath() -> str:
         raise BrokerError(f"the Kafka broker {e}") from None
 
 
+def cluster_id(draw=uuid.uuid4) -> str:
+    """A Kafka cluster id: a random UUID in URL-safe base64, drawn again while it starts with "-"
+    (the storage tool would read such an id as an option; Kafka's own ids avoid it the same way)."""
+    while True:
+        text = base64.urlsafe_b64encode(draw().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
 @dataclass
 class Broker:
     """A broker whose data, log and pid live in ``folder``.
@@ -94,8 +103,7 @@ class Broker:
         cp = classpath()
         java = ["java", "-Xms256m", "-Xmx512m", "-cp", cp]
         if not (self.folder / "data" / "meta.properties").exists():
-            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            fmt = subprocess.run(java + ["kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)],
+            fmt = subprocess.run(java + ["kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(config)],
                                  capture_output=True, text=True, timeout=120)
             if fmt.returncode != 0:
                 raise BrokerError(f"formatting {self.folder / 'data'} failed:\n{(fmt.stdout + fmt.stderr)[-2000:]}")
