@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple, Optional
 
 from .backends import BACKENDS, BackendOptions
+from .backends.base import PRECISIONS, REDUCED_PRECISIONS
 from .models import DEFAULT_MODEL
 
 # The backend settings' defaults are BackendOptions': written once, there.
@@ -74,6 +75,10 @@ class ClassifyTextConfig:
     packing: bool = field(default=_BACKEND.packing, metadata=_doc(
         "GPU backends: run several short texts per sequence (pooled-BERT models), so that almost no "
         "computed token is padding. Off: one text a sequence, padded to its group's longest."))
+    precision: str = field(default=_BACKEND.precision, metadata=_doc(
+        "What the GPU computes in: `fp16`, `fp32`, or with backend `tensorrt` `int8` or `fp8` (`fp8`: "
+        "Ada or Hopper GPUs). A reduced-precision plan is built ahead, calibrated and checked against "
+        "fp16, by `beam-tensorrt build --precision` into the engine cache the workers use.", choices=PRECISIONS))
     engine_cache: Optional[str] = field(default=_BACKEND.engine_cache, metadata=_doc(
         "TensorRT: directory or Beam filesystem URL where workers share built engine plans."))
     model_watch_pattern: Optional[str] = field(default=None, metadata=_doc(
@@ -98,7 +103,8 @@ class ClassifyTextConfig:
     def backend_options(self) -> BackendOptions:
         """The settings a backend opens the model with: the one path from this config to it."""
         return BackendOptions(max_seq_len=self.max_seq_len, device=self.device, packing=self.packing,
-                              intra_op_threads=self.intra_op_threads, engine_cache=self.engine_cache)
+                              intra_op_threads=self.intra_op_threads, engine_cache=self.engine_cache,
+                              precision=self.precision)
 
     def validate(self) -> "ClassifyTextConfig":
         hints = typing.get_type_hints(type(self))
@@ -122,6 +128,9 @@ class ClassifyTextConfig:
         if not (self.device in ("auto", "cpu", "cuda") or
                 (self.device.startswith("cuda:") and self.device[5:].isdigit())):
             raise ConfigError("device", f"{self.device!r} is not auto, cpu, cuda or cuda:N")
+        if self.precision in REDUCED_PRECISIONS and self.backend != "tensorrt":
+            raise ConfigError("precision", f"{self.precision} is computed by TensorRT alone: set backend to "
+                                           f"tensorrt (it is {self.backend})")
         outputs = [n for n in (self.label_field, self.score_field, self.probabilities_field, self.truncated_field)
                    if n is not None]
         for name in outputs:

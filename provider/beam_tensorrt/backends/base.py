@@ -14,6 +14,11 @@ import numpy as np
 
 Feeds = Mapping[str, np.ndarray]
 
+# What a plan may compute in. int8 and fp8 are TensorRT's alone, built (and checked against fp16)
+# by ``beam-tensorrt build`` from calibration texts: ``backends.tensorrt.quantized``.
+PRECISIONS = ("fp16", "fp32", "int8", "fp8")
+REDUCED_PRECISIONS = ("int8", "fp8")
+
 
 @dataclass(frozen=True)
 class BackendOptions:
@@ -30,7 +35,9 @@ class BackendOptions:
         intra_op_threads: ONNX Runtime: threads per call (0: one per core).
         engine_cache: TensorRT: where built plans and the builder's timing cache are shared (a local
             path or any Beam filesystem URL).
-        fp16: GPU backends; the ONNX Runtime CPU path stays fp32.
+        precision: GPU backends compute in ``fp16`` (or ``fp32``); TensorRT also in ``int8`` or
+            ``fp8`` from a plan built ahead by ``beam-tensorrt build``. ONNX Runtime on a CPU
+            always computes in fp32.
         cuda_graphs: GPU backends: replay CUDA graphs for shapes that recur.
     """
 
@@ -39,7 +46,7 @@ class BackendOptions:
     packing: bool = True
     intra_op_threads: int = 0
     engine_cache: str | None = None
-    fp16: bool = True
+    precision: str = "fp16"
     cuda_graphs: bool = True
 
 

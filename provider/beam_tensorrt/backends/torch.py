@@ -149,7 +149,7 @@ class TorchSession(InferenceSession):
             raise RuntimeError("backend 'torch' with device cuda: no CUDA device is visible to PyTorch")
         self.device = torch.device(device)
         self.on_gpu = self.device.type == "cuda"
-        self.dtype = torch.float16 if (self.on_gpu and options.fp16) else torch.float32
+        self.dtype = torch.float16 if (self.on_gpu and options.precision != "fp32") else torch.float32
         self.module = pooled_bert_module(artifact_weights(artifact)).to(self.device, self.dtype)
         self.packed = options.packing  # the module packs whenever it is given position ids
         self.input_names = list(PACKED_INPUTS if self.packed else PADDED_INPUTS)

@@ -3,12 +3,15 @@
 ``runner.TensorRTSession``. Imported only when this backend is chosen."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
+from typing import Optional
 
 from ...artifact import ModelArtifact
-from ..base import BackendOptions
+from ..base import REDUCED_PRECISIONS, BackendOptions
+from .reduced_precision import PlanNotBuilt, QuantizeRequest, check_gpu
 from .runner import TensorRTSession
 
 log = logging.getLogger(__name__)
@@ -18,9 +21,13 @@ def device_index(device: str) -> int:
     return int(device.split(":")[1]) if ":" in device else 0
 
 
-def plan_for(artifact: ModelArtifact, options: BackendOptions = BackendOptions()) -> tuple[Path, Path]:
+def plan_for(artifact: ModelArtifact, options: BackendOptions = BackendOptions(),
+             quantize: Optional[QuantizeRequest] = None) -> tuple[Path, Path]:
     """The local path of a plan for this GPU, ``artifact`` and ``options``: from the engine cache,
-    or built now. Also where the timing cache lives (returned second)."""
+    or built now. Also where the timing cache lives (returned second).
+
+    An int8 or fp8 plan is built only when ``quantize`` brings the texts to calibrate and check it
+    with (``beam-tensorrt build``); otherwise a miss raises ``PlanNotBuilt``, saying how."""
     from . import builder
     from .engine_cache import EngineCache
     from .platform import import_tensorrt, runtime_info
@@ -32,8 +39,23 @@ def plan_for(artifact: ModelArtifact, options: BackendOptions = BackendOptions()
     key = cache.key(artifact.manifest.onnx_sha256, info, spec.profiles, spec.precision, spec.layout)
     timing_key = cache.timing_key(info)
 
+    if spec.precision in REDUCED_PRECISIONS:
+        check_gpu(spec.precision, info.gpu_name, info.compute_capability)
+
     def build(plan_path: Path, timing_cache: Path):
-        return builder.build_plan(artifact, spec, plan_path, timing_cache=timing_cache)
+        if spec.precision not in REDUCED_PRECISIONS:
+            return builder.build_plan(artifact, spec, plan_path, timing_cache=timing_cache)
+        if quantize is None:
+            raise PlanNotBuilt(
+                f"no {spec.precision} plan of {artifact.manifest.name} for {info.gpu_name} and {info.trt_module} "
+                f"{info.trt_version} in the engine cache ({options.engine_cache or cache.local}). Build it, "
+                f"calibrated and checked against fp16, with: beam-tensorrt build --precision {spec.precision} "
+                "--calibration-texts FILE (and this pipeline's --model, --max-seq-len, --packing, --engine-cache)")
+        from .quantized import build_quantized_plan
+
+        fp16_plan, _ = plan_for(artifact, dataclasses.replace(options, precision="fp16"))
+        return build_quantized_plan(artifact, spec, plan_path, max_seq_len=options.max_seq_len, request=quantize,
+                                    fp16_plan=fp16_plan, timing_cache=timing_cache)
 
     return cache.get_or_build(key, build, timing_key), cache.local_timing_cache(timing_key)
 

@@ -23,7 +23,7 @@ class PlanMetadata:
     gpu_name: str
     compute_capability: str  # "9.0"
     onnx_sha256: str
-    precision: str  # "fp16" or "fp32"
+    precision: str  # "fp16", "fp32", "int8" or "fp8"
     profiles: list[dict]
     strongly_typed: bool = True
     plan_sha256: str = ""
@@ -31,6 +31,8 @@ class PlanMetadata:
     build_seconds: float = 0.0
     timing_cache_bytes_before: int = 0  # size of the timing cache the build started from (0: none)
     layout: str = "padded"  # or "packed": several rows a sequence (tokenization.PackedBatch)
+    # int8/fp8: what calibrated the plan and how it compared with fp16 (quantized.build_quantized_plan)
+    calibration: Optional[dict] = None
 
     def profile_objects(self) -> list[Profile]:
         return [Profile(**p) for p in self.profiles]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ...artifact import ModelArtifact
 from ...tokenization import round_up
-from ..base import BackendOptions
+from ..base import REDUCED_PRECISIONS, BackendOptions
 from .profiles import Profile, default_profiles, packed_profiles
 
 # Most rows a padded plan accepts at short lengths (its profiles scale this down for long text).
@@ -21,7 +21,7 @@ class PlanSpec:
     """What a plan is built from and for."""
 
     onnx_path: Path
-    precision: str  # "fp16" or "fp32": what the plan actually computes in
+    precision: str  # "fp16", "fp32", "int8" or "fp8": what the plan actually computes in
     layout: str  # "packed" (several rows a sequence, tokenization.PackedBatch) or "padded"
     profiles: tuple[Profile, ...]
 
@@ -30,19 +30,21 @@ def onnx_for(artifact: ModelArtifact, precision: str, packing: bool = False) -> 
     """The ONNX file to build from, the precision the plan will actually have, and its layout.
 
     Strongly typed networks take their precision from the graph, so fp16 needs an fp16 ONNX
-    (pooled-BERT artifacts carry one, padded and packed); other artifacts build padded in fp32."""
+    (pooled-BERT artifacts carry one, padded and packed); other artifacts build padded in fp32.
+    int8 and fp8 plans are built from the same file with Q/DQ pairs added (``qdq.quantize``): their
+    GEMMs compute in int8 or fp8, the rest in the file's float type."""
     source = artifact.manifest.source
-    if precision == "fp16":
+    if precision == "fp16" or precision in REDUCED_PRECISIONS:
         for key, layout in (("packed_fp16_onnx", "packed"), ("fp16_onnx", "padded")):
             name = source.get(key)
             if name and (artifact.path / name).is_file() and (packing or layout == "padded"):
-                return artifact.path / name, "fp16", layout
-    return artifact.onnx_path, "fp32", "padded"
+                return artifact.path / name, precision, layout
+    return artifact.onnx_path, precision if precision in REDUCED_PRECISIONS else "fp32", "padded"
 
 
 def plan_spec(artifact: ModelArtifact, options: BackendOptions, max_batch: int = MAX_BATCH) -> PlanSpec:
-    """The plan ``artifact`` needs under ``options`` (``max_seq_len``, ``packing``, ``fp16``)."""
-    onnx_path, precision, layout = onnx_for(artifact, "fp16" if options.fp16 else "fp32", options.packing)
+    """The plan ``artifact`` needs under ``options`` (``max_seq_len``, ``packing``, ``precision``)."""
+    onnx_path, precision, layout = onnx_for(artifact, options.precision, options.packing)
     # The tokenizer pads to multiples of 8: a max_seq_len of 13 sends 16-token batches.
     seq = min(round_up(options.max_seq_len), artifact.manifest.max_seq_len)
     profiles = packed_profiles(seq) if layout == "packed" else default_profiles(seq, max_batch)
