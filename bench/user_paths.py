@@ -85,7 +85,8 @@ def write_inputs(folder: Path, texts: list[str], rows: int, which: set[str]) -> 
     return files
 
 
-def backend_alone(model: str, backend: str, texts: list[str], rows: int, engine_cache: str | None) -> dict:
+def backend_alone(model: str, backend: str, texts: list[str], rows: int, engine_cache: str | None,
+                  precision: str = "fp16") -> dict:
     """The backend on exactly the groups ClassifyText forms for tables of 8,192 rows, tokenized
     beforehand (the first of three passes warms CUDA graphs and is not timed)."""
     from beam_tensorrt.backends import BackendOptions
@@ -94,7 +95,7 @@ def backend_alone(model: str, backend: str, texts: list[str], rows: int, engine_
 
     artifact = resolve_model(model)
     start = time.perf_counter()
-    clf = TextClassifier.open(artifact, backend, BackendOptions(engine_cache=engine_cache))
+    clf = TextClassifier.open(artifact, backend, BackendOptions(engine_cache=engine_cache, precision=precision))
     opened = time.perf_counter() - start
     sample = [texts[i % len(texts)] for i in range(rows)]
     feeds = [batch.feeds(clf.session.input_names) for i in range(0, rows, 8192)
