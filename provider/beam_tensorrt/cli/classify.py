@@ -6,6 +6,7 @@ import signal
 import sys
 import time
 
+from . import pool_flags
 from .flags import add_config_flags, config_from_flags
 from .progress import ProgressReporter, rate_text, row_word
 
@@ -30,8 +31,9 @@ def add(sub) -> None:
                                                   "the job")
     add_config_flags(p, CONFIG_FLAGS)
     p.add_argument("--workers", default="auto", metavar="N",
-                   help="SDK worker processes (default: auto: one per two cores, up to 8, on a GPU backend; 1 on "
-                        "ONNX Runtime, which uses every core itself)")
+                   help="SDK worker processes (default: auto: one per two cores, up to 8 a GPU, on a GPU backend; "
+                        "1 on ONNX Runtime, which uses every core itself)")
+    pool_flags.add_gpus(p)
     p.add_argument("--shards", type=int, default=1, metavar="N",
                    help="write N output files, OUTPUT-00000-of-0000N.EXT, instead of one (default: 1)")
     p.add_argument("--batch-size", type=int, default=8192, metavar="ROWS",
@@ -45,13 +47,13 @@ def add(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _workers(value: str, backend: str) -> int:
+def _workers(value: str, backend: str, gpus: int) -> int:
     from ..formats import UsageError
 
     if value == "auto":
         from ..jobs import default_workers
 
-        return default_workers(backend)
+        return default_workers(backend, gpus)
     if not value.isdigit() or int(value) < 1:
         raise UsageError(f"--workers: {value!r} is not auto or a whole number of at least 1")
     return int(value)
@@ -65,7 +67,8 @@ def run(args) -> int:
     config = config_from_flags(args, CONFIG_FLAGS)
     if args.shards < 1 or args.batch_size < 1:
         raise UsageError("--shards and --batch-size take a whole number of at least 1")
-    workers = _workers(args.workers, config.backend)
+    gpus = pool_flags.gpus(args)
+    workers = _workers(args.workers, config.backend, len(gpus))
     from ..jobs import classify_file
     from ..jobs.outputs import counts
 
@@ -91,7 +94,8 @@ def run(args) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = classify_file(args.input, args.output, errors_path=args.errors, workers=workers, shards=args.shards,
+        result = classify_file(args.input, args.output, errors_path=args.errors, workers=workers, gpus=gpus,
+                               shards=args.shards,
                                batch_rows=args.batch_size, runner=args.runner,
                                pipeline_args=[a for a in args.beam_options if a != "--"], on_start=on_start,
                                **{name: getattr(config, name) for name in CONFIG_FLAGS})

@@ -61,4 +61,4 @@ def _pool(args):
     from ..worker_pool.servicer import CheckedWorkerPoolServicer
 
     return CheckedWorkerPoolServicer(use_process=True, prestart=args.prestart, warm_cuda=args.warm_cuda,
-                                     preload=args.preload or "")
+                                     preload=args.preload or "", gpus=pool_flags.gpus(args))

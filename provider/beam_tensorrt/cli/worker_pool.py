@@ -27,4 +27,4 @@ def run(args) -> int:
     pool_flags.given(args)
     logging.getLogger("beam_tensorrt").setLevel(logging.INFO)
     return serve_worker_pool(args.host, args.port, args.python, args.start_timeout, args.prestart, args.warm_cuda,
-                             args.preload or "")
+                             args.preload or "", pool_flags.gpus(args))

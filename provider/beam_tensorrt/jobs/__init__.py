@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import apache_beam as beam
 
@@ -40,19 +40,19 @@ class JobResult:
     rows: int  # the input's rows, as planned
 
 
-def default_workers(backend: str) -> int:
-    """SDK processes for a job: on a GPU backend, one per two cores up to eight (they share the GPU
-    and keep it fed); on ONNX Runtime one, which uses every core itself."""
+def default_workers(backend: str, gpus: int = 1) -> int:
+    """SDK processes for a job: on a GPU backend, one per two cores up to eight a GPU (eight share a
+    GPU and keep it fed); on ONNX Runtime one, which uses every core itself."""
     from ..backends import resolve_auto
 
     chosen = resolve_auto() if backend == "auto" else backend
     if chosen == "onnxruntime":
         return 1
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
+    return max(1, min(8 * max(1, gpus), (os.cpu_count() or 2) // 2))
 
 
 def classify_file(input_path: str, output_path: str, *, errors_path: Optional[str] = None, workers: int = 1,
-                  shards: int = 1, batch_rows: int = 8192, runner: str = "FnApiRunner",
+                  gpus: Sequence[str] = (), shards: int = 1, batch_rows: int = 8192, runner: str = "FnApiRunner",
                   pipeline_args: Optional[list[str]] = None, on_start: Callable[[int, str], None] = lambda rows, folder: None,
                   **config: Any) -> JobResult:
     """Classify every row of ``input_path`` into ``output_path`` (its format by extension: JSON lines,
@@ -64,6 +64,7 @@ def classify_file(input_path: str, output_path: str, *, errors_path: Optional[st
         input_path: a file, a directory or a glob, local or on any Beam filesystem.
         output_path, errors_path: local paths or any Beam filesystem URL.
         workers: SDK worker processes (more than one: a worker pool started for the job).
+        gpus: the GPUs (``CUDA_VISIBLE_DEVICES`` names) the workers spread over, one each (``gpus``).
         shards: output files (``OUT-00000-of-0000N.ext``); 1: ``output_path`` itself.
         batch_rows: rows per Arrow table, each one RunInference batch.
         runner: Beam runner (FnApiRunner: Beam's local runner).
@@ -89,7 +90,7 @@ def classify_file(input_path: str, output_path: str, *, errors_path: Optional[st
     folder = outputs.temp_folder(output_path)
     try:
         on_start(total, folder)
-        with _runner(runner, workers, config) as (beam_runner, extra):
+        with _runner(runner, workers, config, gpus) as (beam_runner, extra):
             options = PipelineOptions([f"--runner={runner}", *extra, *(pipeline_args or [])])
             pipeline = _pipeline(options, beam_runner, src, parts, folder, out_fmt, errors_path, batch_rows, config)
             pipeline.run().wait_until_finish()
@@ -109,11 +110,16 @@ def _even(parts: list[inputs.Part], wanted: int, src: inputs.Source) -> list[inp
 
 
 @contextlib.contextmanager
-def _runner(runner: str, workers: int, config: dict) -> Iterator[tuple[Any, list[str]]]:
+def _runner(runner: str, workers: int, config: dict, gpus: Sequence[str] = ()) -> Iterator[tuple[Any, list[str]]]:
     """The runner object and options for ``workers`` SDK processes: Beam's local runner in this
-    process for one; for more, Beam's local runner with its workers from a worker pool started here,
-    each booted and with the model loaded before the job (``worker_pool``)."""
+    process for one (on the first of ``gpus``); for more, Beam's local runner with its workers from a
+    worker pool started here, spread over ``gpus``, each booted and with the model loaded before the
+    job (``worker_pool``)."""
     if workers <= 1 or runner != "FnApiRunner":
+        if gpus and runner == "FnApiRunner":
+            from ..gpus import ENV
+
+            os.environ[ENV] = gpus[0]  # this process has made no CUDA context yet
         yield None, []
         return
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -125,7 +131,8 @@ def _runner(runner: str, workers: int, config: dict) -> Iterator[tuple[Any, list
     # N times too many threads for its cores. Each worker gets its share (a setting of the user's wins).
     os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # -v shows the workers' INFO lines too
-    servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=json.dumps(config), quiet=quiet)
+    servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=json.dumps(config), quiet=quiet,
+                                         gpus=gpus)
     server, port = start_pool("127.0.0.1", 0, servicer, threads=max(4, workers))
     try:
         yield (FnApiRunner(default_environment=ExternalEnvironment(f"127.0.0.1:{port}")),

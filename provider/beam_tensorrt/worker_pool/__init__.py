@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 from concurrent import futures
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..ports import bind
 from .servicer import CheckedWorkerPoolServicer
@@ -34,17 +34,20 @@ def start_pool(host: str, port: int, servicer: CheckedWorkerPoolServicer, thread
 
 
 def serve_worker_pool(host: str, port: int, python: Optional[str] = None, start_timeout: float = 120.0,
-                      prestart: int = 0, warm_cuda: bool = False, preload: str = "") -> int:
+                      prestart: int = 0, warm_cuda: bool = False, preload: str = "",
+                      gpus: Sequence[str] = ()) -> int:
     """Serve a worker pool (process mode) until SIGTERM/SIGINT: ``beam-tensorrt worker-pool``."""
     servicer = CheckedWorkerPoolServicer(use_process=True, python=python, start_timeout=start_timeout,
-                                         prestart=prestart, warm_cuda=warm_cuda, preload=preload)
+                                         prestart=prestart, warm_cuda=warm_cuda, preload=preload, gpus=gpus)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: stopping.set())
     server, bound = start_pool(host, port, servicer)
     warm = (f", {prestart} started ahead" + (" with CUDA" if warm_cuda else "") + (" and a model" if preload else "")
             if prestart else "")
-    print(f"beam-tensorrt worker pool listening on {host}:{bound} (workers: {servicer.python}{warm})", flush=True)
+    spread = f"; over GPUs {', '.join(gpus)}" if gpus else ""
+    print(f"beam-tensorrt worker pool listening on {host}:{bound} (workers: {servicer.python}{warm}{spread})",
+          flush=True)
     while not stopping.wait(0.5):
         pass
     server.stop(grace=5).wait()

@@ -23,11 +23,12 @@ import logging
 import subprocess
 import sys
 import threading
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.worker.worker_pool_main import BeamFnExternalWorkerPoolServicer
 
+from ..gpus import GpuSpreader
 from .boot import preload_handler
 
 log = logging.getLogger("beam_tensorrt.worker_pool")
@@ -61,15 +62,16 @@ class _Worker:
     """One worker process: booting, ready and waiting for a job, or serving one."""
 
     def __init__(self, python: str, warm_cuda: bool, preload: str, on_exit: Callable[["_Worker"], None],
-                 quiet: bool = False):
+                 quiet: bool = False, gpu: Optional[str] = None):
         self.python = python
+        self.gpu = gpu
         self.quiet = quiet
         self.on_exit = on_exit
         self.assigned = False
         self.worker_id = "(not yet assigned)"
         self.process = subprocess.Popen([python, "-c", _WORKER_BOOT, "cuda" if warm_cuda else "-", preload],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        close_fds=True)
+                                        close_fds=True, env=GpuSpreader.worker_env(gpu))
         self.booted = False
         self._settled = threading.Event()  # booted, or exited first
         self._early: collections.deque[str] = collections.deque(maxlen=_EARLY_LINES)
@@ -138,15 +140,19 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
             options (device, engine_cache, packing, intra_op_threads) uses it instead of loading.
         quiet: pass on only the workers' warnings and errors (the CLI's own jobs), not their INFO
             lines.
+        gpus: process mode: the GPUs (``CUDA_VISIBLE_DEVICES`` names, ``gpus.select``) to spread
+            workers over, one GPU each; empty: workers see what this process sees.
 
     Example::
 
-        servicer = CheckedWorkerPoolServicer(use_process=True, prestart=8, warm_cuda=True)
+        servicer = CheckedWorkerPoolServicer(use_process=True, prestart=8, warm_cuda=True,
+                                             gpus=select("all", visible_gpus()))
         beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(servicer, server)
     """
 
     def __init__(self, use_process: bool = False, python: Optional[str] = None, start_timeout: float = 120.0,
-                 prestart: int = 0, warm_cuda: bool = False, preload: str = "", quiet: bool = False):
+                 prestart: int = 0, warm_cuda: bool = False, preload: str = "", quiet: bool = False,
+                 gpus: Sequence[str] = ()):
         if preload:
             preload_handler(preload)  # a mistake fails here, naming the field, not in every worker
         super().__init__(use_process=use_process)
@@ -156,6 +162,7 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
         self.prestart = prestart if use_process else 0
         self.warm_cuda = warm_cuda
         self.quiet = quiet
+        self.spreader = GpuSpreader(gpus if use_process else ())
         self._lock = threading.Lock()
         self._waiting: collections.deque[_Worker] = collections.deque()
         self._closed = False
@@ -164,11 +171,17 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
                 self._waiting.append(self._spawn())
 
     def _spawn(self) -> _Worker:
-        return _Worker(self.python, self.warm_cuda, self.preload, self._exited, self.quiet)
+        gpu = self.spreader.take()
+        try:
+            return _Worker(self.python, self.warm_cuda, self.preload, self._exited, self.quiet, gpu)
+        except BaseException:
+            self.spreader.release(gpu)
+            raise
 
     def _exited(self, worker: _Worker) -> None:
         """A worker process ended: forget it (runners need not call StopWorker), and one that served a
         job makes room for a prestarted one."""
+        self.spreader.release(worker.gpu)
         with self._lock:
             if self._worker_processes.get(worker.worker_id) is worker.process:
                 del self._worker_processes[worker.worker_id]
