@@ -105,8 +105,6 @@ def main() -> int:
                                                precision=precision)
             labels[precision] = labels_of(args.model, precision, engine_cache, dev)
             r["held_out_accuracy"] = float((labels_of(args.model, precision, engine_cache, held_texts) == gold).mean())
-            if "fp16" in labels:
-                r["dev_agreement_with_fp16"] = float((labels[precision] == labels["fp16"]).mean())
             if args.cli_rows:
                 out = folder / "out"
                 shutil.rmtree(out, ignore_errors=True)
@@ -121,6 +119,9 @@ def main() -> int:
             print(f"  {json.dumps(r)}", flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    for precision, predicted in labels.items():
+        if "fp16" in labels:
+            results["precisions"][precision]["dev_agreement_with_fp16"] = float((predicted == labels["fp16"]).mean())
     print_table(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

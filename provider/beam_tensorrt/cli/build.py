@@ -43,8 +43,8 @@ def run(args) -> int:
     if config.precision in REDUCED_PRECISIONS:
         if not args.calibration_texts:
             raise UsageError(f"--precision {config.precision} needs --calibration-texts FILE (one text a line)")
-        if not 0 < args.min_agreement <= 1:
-            raise UsageError(f"--min-agreement: {args.min_agreement} is not in (0, 1]")
+        if not 0 <= args.min_agreement <= 1:
+            raise UsageError(f"--min-agreement: {args.min_agreement} is not between 0 and 1")
         try:
             with open(args.calibration_texts, encoding="utf-8") as f:
                 quantize = QuantizeRequest.from_texts(f.read().splitlines(), args.min_agreement)
