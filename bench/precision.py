@@ -21,8 +21,10 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench.user_paths import CLI, backend_alone, count_output, device, phrases, timed, write_inputs
@@ -41,9 +43,12 @@ def build(model: str, precision: str, texts_file: Path, engine_cache: str, min_a
     cmd = CLI + ["build", "--model", model, "--precision", precision, "--engine-cache", engine_cache]
     if precision in ("int8", "fp8"):
         cmd += ["--calibration-texts", str(texts_file), "--min-agreement", str(min_agreement)]
-    seconds, _ = timed(cmd, dict(os.environ, PYTHONUNBUFFERED="1"))
-    plans = sorted(Path(engine_cache).glob("*.plan.json"), key=lambda p: p.stat().st_mtime)
-    meta = json.loads(plans[-1].read_text())
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    meta = json.loads(done.stdout[:done.stdout.rindex("}") + 1])  # the plan's metadata, then its path
     return {"command_s": round(seconds, 1), "build_s": meta["build_seconds"], "guard": (meta.get("calibration") or {})
             .get("guard"), "calibration_texts": (meta.get("calibration") or {}).get("texts")}
 
