@@ -20,11 +20,18 @@ def texts(sst2_dir):
     return train, dev, np.array(gold)
 
 
+# Plans of these lengths are built here (a machine's engine cache may hold the usual ones already), from
+# the machine's timing cache, so each build takes seconds.
+MAX_SEQ_LEN = 96
+REFUSED_MAX_SEQ_LEN = 88
+
+
 def _labels(artifact, engine_cache, precision, texts):
     from beam_tensorrt.backends import BackendOptions
     from beam_tensorrt.classifier import TextClassifier
 
-    clf = TextClassifier.open(artifact, "tensorrt", BackendOptions(engine_cache=engine_cache, precision=precision))
+    clf = TextClassifier.open(artifact, "tensorrt", BackendOptions(engine_cache=engine_cache, precision=precision,
+                                                                   max_seq_len=MAX_SEQ_LEN))
     try:
         logits, _, failures = clf.logits(texts)
     finally:
@@ -43,7 +50,7 @@ def test_reduced_precision_plan_agrees_with_fp16(default_artifact, engine_cache,
     from beam_tensorrt.config import ConfigError
 
     train, dev, gold = texts
-    options = BackendOptions(engine_cache=engine_cache, precision=precision)
+    options = BackendOptions(engine_cache=engine_cache, precision=precision, max_seq_len=MAX_SEQ_LEN)
     try:
         plan, _ = plan_for(default_artifact, options, QuantizeRequest.from_texts(train))
     except ConfigError as e:  # e.g. fp8 on a GPU older than Ada
@@ -68,7 +75,7 @@ def test_a_bad_calibration_is_refused_and_not_published(default_artifact, texts,
 
     real = calibration.Calibration.amax
     monkeypatch.setattr(calibration.Calibration, "amax", lambda self, p: [a / 200 for a in real(self, p)])
-    options = BackendOptions(engine_cache=str(tmp_path / "engines"), precision="int8")
+    options = BackendOptions(engine_cache=str(tmp_path / "engines"), precision="int8", max_seq_len=REFUSED_MAX_SEQ_LEN)
     with pytest.raises(PrecisionRefused, match="int8 plan refused"):
         plan_for(default_artifact, options, QuantizeRequest.from_texts(texts[0][:1000]))
     with pytest.raises(PlanNotBuilt):

@@ -11,6 +11,7 @@ from typing import Optional
 
 from ...artifact import ModelArtifact
 from ..base import REDUCED_PRECISIONS, BackendOptions
+from .qdq import SCHEME
 from .reduced_precision import PlanNotBuilt, QuantizeRequest, check_gpu
 from .runner import TensorRTSession
 
@@ -36,7 +37,9 @@ def plan_for(artifact: ModelArtifact, options: BackendOptions = BackendOptions()
     info = runtime_info(import_tensorrt(), device_index(options.device))
     spec = plan_spec(artifact, options)
     cache = EngineCache(options.engine_cache)
-    key = cache.key(artifact.manifest.onnx_sha256, info, spec.profiles, spec.precision, spec.layout)
+    # A reduced-precision plan is also what its quantization scheme made of the graph.
+    precision = f"{spec.precision}+{SCHEME}" if spec.precision in REDUCED_PRECISIONS else spec.precision
+    key = cache.key(artifact.manifest.onnx_sha256, info, spec.profiles, precision, spec.layout)
     timing_key = cache.timing_key(info)
 
     if spec.precision in REDUCED_PRECISIONS:

@@ -17,7 +17,7 @@ from ...files import atomic_write
 from .builder import build_engine
 from .calibration import calibrate
 from .metadata import PlanMetadata, metadata_path
-from .qdq import quantize
+from .qdq import SCHEME, quantize
 from .reduced_precision import QuantizeRequest, guard
 from .spec import PlanSpec
 
@@ -59,6 +59,6 @@ def build_quantized_plan(artifact: ModelArtifact, spec: PlanSpec, plan_path: Pat
     figures = guard(spec.precision, logits["fp16"], logits[spec.precision], request.min_agreement)
     say(f"{spec.precision} agrees with fp16 on {figures.agreement:.2%} of {figures.rows} held-out texts "
         f"(threshold {figures.min_agreement:.2%})")
-    meta.calibration = {**cal.to_dict(), "guard": figures.to_dict()}
+    meta.calibration = {**cal.to_dict(), "scheme": SCHEME, "guard": figures.to_dict()}
     atomic_write(Path(metadata_path(plan_path)), meta.to_json().encode())
     return meta
