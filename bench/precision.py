@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,7 +49,8 @@ def build(model: str, precision: str, texts_file: Path, engine_cache: str, min_a
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    meta = json.loads(done.stdout[:done.stdout.rindex("}") + 1])  # the plan's metadata, then its path
+    # The command prints the plan's metadata (indented JSON), then the plan's path.
+    meta = json.loads(re.search(r"^\{$.*?^\}$", done.stdout, re.MULTILINE | re.DOTALL).group(0))
     return {"command_s": round(seconds, 1), "build_s": meta["build_seconds"], "guard": (meta.get("calibration") or {})
             .get("guard"), "calibration_texts": (meta.get("calibration") or {}).get("texts")}
 

@@ -1,4 +1,4 @@
-"""Calibration for reduced-precision plans: how large each GEMM's activation inputs get on real text.
+"""Calibration for reduced-precision plans: how large each encoder GEMM's input gets on real text.
 
 Measured once, on the CPU, with ONNX Runtime running the artifact's fp32 graph over texts the
 user gives (``beam-tensorrt build --calibration-texts``); the result is a few numbers per GEMM,
@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...artifact import ModelArtifact
-from .qdq import activation_inputs, weight_shapes
+from .qdq import quantizable_matmuls, weight_shapes
 
 PERCENTILE = 99.99
 BATCH_ROWS = 64
@@ -29,8 +29,7 @@ class Calibration:
     """What ``calibrate`` measured, for one model."""
 
     onnx_sha256: str  # the artifact's fp32 graph it was measured on
-    gemm_shapes: list[list[int]]  # each dense GEMM's weight shape, in graph order
-    # Per activation input of the GEMMs (qdq.activation_inputs order):
+    gemm_shapes: list[list[int]]  # each GEMM's weight shape, in graph order
     activation_max: list[float]
     activation_percentile: list[float]
     texts: int
@@ -38,7 +37,7 @@ class Calibration:
     max_seq_len: int
 
     def amax(self, precision: str) -> list[float]:
-        """The magnitude each GEMM activation input's scale covers, for ``precision`` (``int8`` or ``fp8``)."""
+        """The magnitude each GEMM input's scale covers, for ``precision`` (``int8`` or ``fp8``)."""
         return self.activation_percentile if precision == "int8" else self.activation_max
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,7 +66,7 @@ def calibrate(artifact: ModelArtifact, texts: Sequence[str], max_seq_len: int) -
     if not texts:
         raise ValueError("calibration needs at least one text")
     model = onnx.load(str(artifact.onnx_path))
-    inputs = activation_inputs(model.graph)
+    inputs = [n.input[0] for n in quantizable_matmuls(model.graph)]
     if not inputs:
         raise ValueError(f"{artifact.onnx_path} has no GEMM to quantize")
     watched = list(dict.fromkeys(inputs))
