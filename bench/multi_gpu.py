@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.user_paths import CLI, count_output, device, phrases, timed, write_inputs
+from bench.user_paths import CLI, count_output, device, phrases, timed, write_inputs, write_json
 
 LOAD = r"""
 import json, sys, time
@@ -83,9 +83,7 @@ def main() -> int:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print_table(results)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+    write_json(args.json, results)
     return 0
 
 

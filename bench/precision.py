@@ -130,9 +130,7 @@ def main() -> int:
         if "fp16" in labels:
             results["precisions"][precision]["dev_agreement_with_fp16"] = float((predicted == labels["fp16"]).mean())
     print_table(results)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+    write_json(args.json, results)
     return 0
 
 

@@ -113,6 +113,13 @@ def backend_alone(model: str, backend: str, texts: list[str], rows: int, engine_
     return {"rows": rows, "seconds": best, "rows_per_s": rows / best, "open_s": opened, "session": session}
 
 
+def write_json(path: Path | None, results: dict) -> None:
+    """The run's results as JSON at ``path`` (none: nothing written)."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2))
+
+
 def count_output(path: str) -> int:
     import pyarrow.parquet as pq
 
@@ -238,9 +245,7 @@ def main() -> int:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print_table(results)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+    write_json(args.json, results)
     return 0
 
 
