@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.user_paths import CLI, backend_alone, count_output, device, phrases, timed, write_inputs
+from bench.user_paths import CLI, backend_alone, count_output, device, phrases, timed, write_inputs, write_json
 
 
 def sst2_sets(data: Path):
