@@ -38,3 +38,10 @@ def bind(server: Any, host: str, port: int, credentials: Optional[Any] = None) -
         raise OSError(f"cannot listen on {address}: the port is in use, or {host} is not an address of this "
                       "machine; choose another --port, or --port 0 for any free one")
     return bound
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port of ``host`` nobody listens on now (for a child process told its port up front)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]

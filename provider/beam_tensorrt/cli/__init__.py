@@ -15,14 +15,14 @@ from typing import Optional, Sequence
 from .. import __version__
 from ..backends.tensorrt.reduced_precision import PlanNotBuilt, PrecisionRefused
 from ..logs import quiet_logging
-from . import (build, classify, config_reference, export, flink_job_server, model, serve, worker_pool,
-               yaml_pipeline, yaml_providers)
+from . import (build, classify, config_reference, export, flink_cluster, flink_job_server, model, serve,
+               worker_pool, yaml_pipeline, yaml_providers)
 
 DESCRIPTION = "GPU BERT text classification for Apache Beam: classify files, serve ClassifyText to Beam YAML and Java."
 # A reduced-precision plan refused by its guard, or asked for but never built, is the user's to act on.
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ImportError, PrecisionRefused, PlanNotBuilt)
 # In the order `--help` lists them.
-COMMANDS = (classify, yaml_pipeline, serve, worker_pool, flink_job_server, build, model, export, config_reference,
+COMMANDS = (classify, yaml_pipeline, serve, worker_pool, flink_job_server, flink_cluster, build, model, export, config_reference,
             yaml_providers)
 
 

@@ -37,7 +37,7 @@ MAIN_CLASS = "org.apache.beam.runners.flink.FlinkJobServerDriver"
 CLASSPATH_ENV = "BEAM_TENSORRT_FLINK_CLASSPATH"
 
 
-def _require(tool: str) -> str:
+def require_tool(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
         raise FileNotFoundError(f"`{tool}` is not on PATH: the Flink job server needs a JDK 17 and Maven "
@@ -64,7 +64,7 @@ def classpath(beam_version: str = BEAM_VERSION, say=lambda msg: None) -> str:
         atomic_write(folder / "pom.xml", pom.encode())
         say(f"resolving Beam {beam_version}'s Flink runner with Maven (first use: ~160 MB into ~/.m2)...")
         out = folder / "classpath.partial"
-        proc = subprocess.run([_require("mvn"), "-q", "-B", "-Dstyle.color=never", "-f", str(folder / "pom.xml"),
+        proc = subprocess.run([require_tool("mvn"), "-q", "-B", "-Dstyle.color=never", "-f", str(folder / "pom.xml"),
                                "dependency:build-classpath", f"-Dmdep.outputFile={out}"],
                               capture_output=True, text=True)
         if proc.returncode != 0 or not out.is_file():
@@ -101,7 +101,7 @@ class FlinkJobServer:
 
     def command(self, cp: str) -> list[str]:
         artifacts = self.artifacts_dir or str(cache_root() / "flink" / "artifacts")
-        command = [_require("java"), f"-Xmx{self.heap}", "-cp", cp, MAIN_CLASS, f"--flink-master={self.flink_master}",
+        command = [require_tool("java"), f"-Xmx{self.heap}", "-cp", cp, MAIN_CLASS, f"--flink-master={self.flink_master}",
                    f"--job-host={self.host}", f"--job-port={self.job_port}", "--artifact-port=0",
                    # Beam's default, 8097, is also ours (`beam-tensorrt serve`); this service is not needed.
                    "--expansion-port=-1", f"--artifacts-dir={artifacts}"]
