@@ -120,6 +120,7 @@ def test_every_mistake_is_one_line_naming_cause_and_fix(tmp_path):
         ("worker-pool", "--port", "0", "--prestart", "-1"): ["--prestart must be 0 or more"],
         ("worker-pool", "--port", "0", "--gpus", "99"): ["--gpus: GPU 99 is not visible to this process"],
         ("serve", "--port", "0", "--gpus", "0"): ["--gpus need --worker-processes"],
+        ("flink-cluster", "--taskmanagers", "0"): ["--taskmanagers and --slots take a whole number"],
         ("classify", "--input", good, "--output", out, "--gpus", "cuda:1"): ["--gpus: 'cuda:1' is not 'all'"],
         ("worker-pool", "--port", "0", "--preload", '{"backend": "nope"}'): ["field 'backend'"],
         ("yaml", str(ROOT / "yaml_pipelines" / "classify_texts.yaml")): ["'input' is undefined", "--jinja_variables"],

@@ -270,3 +270,50 @@ def test_expansions_have_a_server_side_deadline(tmp_path):
         assert IDENTIFIER in configs.schema_transform_configs  # the service still answers
     finally:
         assert svc.stop() == 0
+
+
+def test_a_service_killed_mid_expansion_fails_the_call_and_a_restarted_one_expands(tmp_path):
+    """kill -9 while a pipeline's expansion request is in flight: the pipeline's construction fails
+    with gRPC's UNAVAILABLE naming the connection, not a hang; the service restarted on its port
+    expands the same transform and the pipeline runs."""
+    import os
+    import threading
+
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.testing.util import assert_that, equal_to
+    from apache_beam.transforms.external import SchemaAwareExternalTransform
+
+    rows = [beam.Row(id=1, text="A beautiful, moving film."), beam.Row(id=2, text="A boring, stupid mess.")]
+
+    def pipeline(address: str):
+        p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
+        out = p | beam.Create(rows) | SchemaAwareExternalTransform(IDENTIFIER, address,
+                                                                   rearrange_based_on_discovery=True)
+        assert_that(out | beam.Map(lambda r: (r.id, r.label)), equal_to([(1, "POSITIVE"), (2, "NEGATIVE")]))
+        return p
+
+    svc = start_service(tmp_path)
+    os.kill(svc.proc.pid, signal.SIGSTOP)  # the request reaches a service that is not answering yet
+    failed: list = []
+
+    def construct():
+        try:
+            pipeline(svc.address)
+        except Exception as e:
+            failed.append(e)
+
+    client = threading.Thread(target=construct)
+    client.start()
+    time.sleep(2)
+    assert client.is_alive()  # in flight
+    svc.proc.kill()
+    svc.proc.wait(timeout=30)
+    client.join(timeout=60)
+    assert not client.is_alive() and failed, "the client hung on a dead service"
+    assert isinstance(failed[0], grpc.RpcError) and failed[0].code() == grpc.StatusCode.UNAVAILABLE, failed[0]
+    restarted = start_service(tmp_path, "--port", str(svc.port))
+    try:
+        pipeline(restarted.address).run().wait_until_finish()
+    finally:
+        restarted.stop()
