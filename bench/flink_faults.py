@@ -28,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+from scripts.local_services import child_pids
+
 FAULTS = ("none", "taskmanager", "worker-pool", "sdk-worker")
 
 JOB = r"""
@@ -55,18 +57,6 @@ with beam.Pipeline(options=options) as p:
 """
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def wait_running(cluster, timeout: float = 180.0) -> str | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -91,7 +81,7 @@ def inject(cluster, fault: str, after: float, notes: dict) -> None:
         cluster.kill("taskmanager-1")
     elif fault == "worker-pool":
         port = int(cluster.pool_address.rsplit(":", 1)[1])
-        workers = children(cluster.processes["worker-pool"].pid)
+        workers = child_pids(cluster.processes["worker-pool"].pid)
         cluster.kill("worker-pool")
         for pid in workers:  # a pool killed with -9 leaves its workers; a host going down takes them too
             try:
@@ -100,7 +90,7 @@ def inject(cluster, fault: str, after: float, notes: dict) -> None:
                 pass
         cluster.restart_pool(port)
     elif fault == "sdk-worker":
-        workers = children(cluster.processes["worker-pool"].pid)
+        workers = child_pids(cluster.processes["worker-pool"].pid)
         notes["sdk_workers_seen"] = len(workers)
         if workers:
             os.kill(workers[0], signal.SIGKILL)

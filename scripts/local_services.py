@@ -58,3 +58,16 @@ def end(pid_file: Path, sig: int = signal.SIGTERM, wait: float = 20.0) -> None:
     else:
         os.kill(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, from /proc (Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while listed
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found

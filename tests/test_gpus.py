@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from beam_tensorrt.gpus import GpuSpreader, select as select_gpus, visible_gpus
+from scripts.local_services import child_pids
 
 
 def test_visible_gpus_respects_cuda_visible_devices(monkeypatch):
@@ -57,18 +58,6 @@ def test_default_workers_grow_with_the_gpus(monkeypatch):
     assert default_workers("onnxruntime", 4) == 1
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def _visible_devices(pid: int) -> str | None:
     env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     return next((e.split(b"=", 1)[1].decode() for e in env if e.startswith(b"CUDA_VISIBLE_DEVICES=")), None)
@@ -87,9 +76,9 @@ def test_worker_pool_gives_each_worker_process_one_of_the_chosen_gpus(tmp_path):
         line = proc.stdout.readline() if ready else ""
         assert re.search(r"listening on 127.0.0.1:\d+ .*4 started ahead; over GPUs 5, 7", line), line
         deadline = time.monotonic() + 30
-        while len(_children(proc.pid)) < 4 and time.monotonic() < deadline:
+        while len(child_pids(proc.pid)) < 4 and time.monotonic() < deadline:
             time.sleep(0.2)
-        seen = sorted(_visible_devices(pid) for pid in _children(proc.pid))
+        seen = sorted(_visible_devices(pid) for pid in child_pids(proc.pid))
         assert seen == ["5", "5", "7", "7"]
     finally:
         proc.send_signal(signal.SIGTERM)
