@@ -13,9 +13,11 @@ counted against its input (rows in == rows out + rows rejected):
                  ClassifyText -> WriteToParquet, ClassifyText in-process)
   yaml-remote    the same pipeline with ClassifyText from a running `beam-tensorrt serve`
                  (`type: remote`; its worker pool runs ClassifyText)
-  java           java_examples/run_local.sh (Java SDK -> Prism -> ClassifyText in the service's
-                 worker pool) over a text file; needs Java, Maven and Go. Compared with
-  yaml-remote-text  the same texts through yaml_pipelines/classify_remote.yaml on the same runner
+  java           java_examples/run_local.sh (Java SDK -> a Flink job server -> ClassifyText in the
+                 service's worker pool) over a text file; needs Java and Maven. Compared with
+  yaml-remote-text  the same texts through yaml_pipelines/classify_remote.yaml on the same job server
+                 (Beam's Flink job server, embedded Flink, started by this script: Prism 2.77 cannot
+                 run the Python one, see README "Java pipelines")
 
 Data: SST-2 train phrases repeated to --rows rows (with an id column). Model: --model (a named model
 or an artifact directory, e.g. bench/random_bert.py's BERT-base shape).
@@ -144,11 +146,15 @@ def timed(cmd: list[str], env: dict | None = None, cwd: Path = ROOT, timeout: fl
     return seconds, proc.stderr
 
 
-def yaml_pipeline(folder: Path, remote: str | None, text_input: bool = False) -> Path:
-    """yaml_pipelines/classify_parquet.yaml (or classify_remote.yaml for text), its provider made
-    `type: remote` at ``remote`` when given."""
+def yaml_pipeline(folder: Path, remote: str | None, text_input: bool = False, model: str = "",
+                  batch_size: int = 0) -> Path:
+    """yaml_pipelines/classify_parquet.yaml (or classify_remote.yaml for text, with ``model`` and
+    ``batch_size`` set in ClassifyText's config), its provider made `type: remote` at ``remote``
+    when given."""
     source = ROOT / "yaml_pipelines" / ("classify_remote.yaml" if text_input else "classify_parquet.yaml")
     text = source.read_text()
+    if text_input:
+        text = re.sub(r"max_batch_size: \d+", f"max_batch_size: {batch_size}\n        model: {json.dumps(model)}", text)
     if remote and not text_input:
         text = re.sub(r"providers:\n(.|\n)*", "providers:\n  - type: remote\n    config:\n"
                       f"      address: \"{remote}\"\n    transforms:\n"
@@ -190,6 +196,10 @@ def main() -> int:
     ap.add_argument("--yaml-option", action="append", default=[], help="a Beam option for the YAML paths")
     ap.add_argument("--serve-option", action="append", default=[],
                     help="an option of `beam-tensorrt serve` for the remote paths, e.g. --serve-option=--worker-processes")
+    ap.add_argument("--flink-parallelism", type=int, default=os.cpu_count() or 2,
+                    help="the job server's parallelism for the java and yaml-remote-text paths")
+    ap.add_argument("--text-batch-size", type=int, default=32,
+                    help="ClassifyText's max_batch_size on the java and yaml-remote-text paths (both ship with 32)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None, help="draw this JSON file (needs matplotlib) and exit")
     args = ap.parse_args()
@@ -208,6 +218,7 @@ def main() -> int:
     config = ["--model", args.model, "--backend", args.backend, "--engine-cache", engine_cache]
     results: dict = {"rows": args.rows, "model": args.model, "backend": args.backend, "device": device(),
                      "workers": args.workers, "yaml_options": args.yaml_option, "serve_options": args.serve_option,
+                     "text_batch_size": args.text_batch_size,
                      "paths": {}}
     try:
         print(f"backend alone on {min(args.rows, args.baseline_rows):,} rows...", flush=True)
@@ -217,6 +228,13 @@ def main() -> int:
         print(f"  {alone:,.0f} rows/s ({results['backend_alone']['session']})", flush=True)
         files = write_inputs(folder, texts, args.rows, set(paths))
         service = Service(folder, env, args.serve_option) if {"yaml-remote", "java", "yaml-remote-text"} & set(paths) else None
+        job_server = None
+        if {"java", "yaml-remote-text"} & set(paths):
+            from beam_tensorrt.runners.flink import FlinkJobServer
+
+            job_server = FlinkJobServer(job_port=0, parallelism=args.flink_parallelism, heap="4g")
+            args.job_endpoint = job_server.start(timeout=600)
+            results["job_server"] = f"Beam Flink job server, embedded Flink, parallelism {args.flink_parallelism}"
         try:
             for path in paths:
                 out = folder / "out"
@@ -225,7 +243,7 @@ def main() -> int:
                 cmd, pattern = command(path, files, out, config, args, service, folder)
                 print(f"{path}: {' '.join(map(str, cmd))}", flush=True)
                 try:
-                    seconds, log = timed(cmd, env)
+                    seconds, log = timed(cmd, java_env(env, args) if path == "java" else env)
                 except (RuntimeError, subprocess.TimeoutExpired) as e:  # the other paths still run
                     results["paths"][path] = {"error": str(e)[-3000:]}
                     print(f"  FAILED: {str(e)[-3000:]}", flush=True)
@@ -242,6 +260,8 @@ def main() -> int:
         finally:
             if service:
                 service.stop()
+            if job_server:
+                job_server.stop()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print_table(results)
@@ -263,19 +283,20 @@ def command(path: str, files: dict, out: Path, config: list[str], args, service,
         return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", *args.yaml_option],
                 str(out / "classified*"))
     if path == "yaml-remote-text":
-        pipeline = yaml_pipeline(folder, None, text_input=True)
+        pipeline = yaml_pipeline(folder, None, text_input=True, model=args.model, batch_size=args.text_batch_size)
         variables = {"input": str(files["txt"]), "output": str(out / "remote"), "address": service.address}
-        return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", *prism_options()],
-                str(out / "remote*"))
+        return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", "--runner=PortableRunner",
+                       f"--job_endpoint={args.job_endpoint}", "--environment_type=LOOPBACK"], str(out / "remote*"))
     if path == "java":
         return ([str(ROOT / "java_examples" / "run_local.sh"), files["txt"], out / "labels.jsonl"],
                 str(out / "labels.jsonl"))
     raise ValueError(path)
 
 
-def prism_options() -> list[str]:
-    prism = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "beam-tensorrt" / "prism-2.77.0" / "prism"
-    return ["--runner=PrismRunner", f"--prism_location={prism}", "--environment_type=LOOPBACK"]
+def java_env(env: dict, args) -> dict:
+    """The Java example's environment: the bench's job server, model and batch size."""
+    return dict(env, JOB_ENDPOINT=args.job_endpoint,
+                JAVA_PIPELINE_ARGS=f"--model={args.model} --maxBatchSize={args.text_batch_size}")
 
 
 def device() -> str:

@@ -161,3 +161,18 @@ def test_java_local():
     # A healthy run is quiet: no SEVERE reports, stack traces or terminal colour codes.
     for noise in ("SEVERE", "Exception", "Traceback", "\x1b["):
         assert noise not in proc.stdout + proc.stderr, (noise, proc.stderr[-3000:])
+
+
+@pytest.mark.slow
+def test_the_java_examples_model_option_reaches_the_service(tmp_path):
+    """--model goes to ClassifyText's config in the service: a model that does not exist fails the
+    expansion, and the Java run, naming it."""
+    missing = [tool for tool in ("mvn", "java", "go") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} on PATH")
+    env = dict(os.environ, JAVA_PIPELINE_ARGS="--model=no-such-model-here")
+    proc = subprocess.run(["bash", str(ROOT / "java_examples" / "run_local.sh"), str(ROOT / "examples" / "texts.txt"),
+                           str(tmp_path / "labels.jsonl")], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode != 0
+    assert "no-such-model-here" in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    assert not (tmp_path / "labels.jsonl").exists()

@@ -21,6 +21,7 @@ import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.ToJson;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.POutput;
 import org.apache.beam.sdk.values.Row;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TypeDescriptors;
@@ -63,6 +64,13 @@ public class SentimentPipeline {
     String getExpansionService();
 
     void setExpansionService(String value);
+
+    @Description(
+        "The model ClassifyText runs: a named model, or an artifact path or URL the service's "
+            + "workers can read (unset: ClassifyText's default model)")
+    String getModel();
+
+    void setModel(String value);
 
     @Description("Largest batch ClassifyText forms")
     @Default.Integer(32)
@@ -174,10 +182,7 @@ public class SentimentPipeline {
       PCollectionTuple results =
           texts.apply(
               "ClassifyText",
-              PythonExternalTransform.<PCollection<Row>, PCollectionTuple>from(
-                      "beam_tensorrt.ClassifyText", options.getExpansionService())
-                  .withKwarg("text_field", "text")
-                  .withKwarg("max_batch_size", options.getMaxBatchSize())
+              SentimentPipeline.<PCollectionTuple>classifyText(options)
                   .withKwarg(
                       "error_handling", Row.withSchema(errorHandling).addValue("errors").build()));
       labelled = named(results, "output");
@@ -192,16 +197,28 @@ public class SentimentPipeline {
       labelled =
           texts.apply(
               "ClassifyText",
-              PythonExternalTransform.<PCollection<Row>, PCollection<Row>>from(
-                      "beam_tensorrt.ClassifyText", options.getExpansionService())
-                  .withKwarg("text_field", "text")
-                  .withKwarg("max_batch_size", options.getMaxBatchSize()));
+              SentimentPipeline.<PCollection<Row>>classifyText(options));
     }
     labelled
         .setRowSchema(LABELLED_ROW)
         .apply("LabelledToJson", ToJson.of())
         .apply("WriteLabelled", TextIO.write().to(options.getOutput()).withoutSharding());
     pipeline.run().waitUntilFinish();
+  }
+
+  /**
+   * ClassifyText from the expansion service, on the field "text", with this run's batch size and, when
+   * --model is set, its model (otherwise the transform's own default applies).
+   */
+  static <OutputT extends POutput> PythonExternalTransform<PCollection<Row>, OutputT> classifyText(
+      Options options) {
+    PythonExternalTransform<PCollection<Row>, OutputT> transform =
+        PythonExternalTransform.<PCollection<Row>, OutputT>from(
+                "beam_tensorrt.ClassifyText", options.getExpansionService())
+            .withKwarg("text_field", "text")
+            .withKwarg("max_batch_size", options.getMaxBatchSize());
+    String model = options.getModel();
+    return model == null || model.isEmpty() ? transform : transform.withKwarg("model", model);
   }
 
   /** One named output of the Python transform. */
