@@ -5,7 +5,10 @@ classified (empty, not UTF-8, a failed batch) go to the errors topic as JSON ``{
 under their key: every message comes out on one of the two topics.
 
 Kafka IO is Beam Java's (cross-language): start its expansion service first
-(`python scripts/kafka_io.py start --dir out/kafka-io`, which prints its address).
+(`python scripts/kafka_io.py start --dir out/kafka-io`, which prints its address; on the Flink job
+server, `... start --flink`: README, "Kafka in, Kafka out", says what to start in which order).
+Without --max-records the pipeline runs until cancelled; pass `--streaming` (and on Flink
+`--checkpointing_interval=MS`) among Beam's options.
 
     python examples/kafka_classify.py --bootstrap-servers 127.0.0.1:9092 --kafka-io localhost:8098 \\
         --input-topic texts --output-topic labels --errors-topic label-errors \\
@@ -23,6 +26,7 @@ from beam_tensorrt import ClassifyText  # first: it keeps Beam's import-time noi
 import apache_beam as beam
 from apache_beam.io.kafka import ReadFromKafka, WriteToKafka
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.external import ExternalTransform, NamedTupleBasedPayloadBuilder
 from apache_beam.typehints.row_type import RowTypeConstraint
 
 MESSAGE = RowTypeConstraint.from_fields([("key", typing.Optional[bytes]), ("text", str)])
@@ -40,12 +44,29 @@ def as_row(record):
             {"text": text, "msg": f"value is not valid UTF-8 ({e.reason} at byte {e.start})"}).encode()))
 
 
+# The fields of Kafka reads that every KafkaIO since Beam 2.2x takes. Beam Python's ReadFromKafka
+# sends newer ones too, which an older expansion service refuses (the Flink job server's Beam 2.62
+# has no setter for `dynamic_read_poll_interval_seconds`): the same URN with only these works with both.
+BasicReadConfig = typing.NamedTuple("BasicReadConfig", [
+    ("consumer_config", typing.Mapping[str, str]), ("topics", typing.List[str]), ("key_deserializer", str),
+    ("value_deserializer", str), ("start_read_time", typing.Optional[int]), ("max_num_records", typing.Optional[int]),
+    ("max_read_time", typing.Optional[int]), ("commit_offset_in_finalize", bool), ("timestamp_policy", str)])
+
+
+def read_messages(consumer_config: dict, topic: str, expansion_service: str, max_records: int = 0):
+    """(key, value) bytes of ``topic``, from Beam Java's KafkaIO (on Flink its offsets are kept in
+    Flink's checkpoints)."""
+    raw = ReadFromKafka.byte_array_deserializer
+    return ExternalTransform(ReadFromKafka.URN_WITHOUT_METADATA, NamedTupleBasedPayloadBuilder(BasicReadConfig(
+        consumer_config=consumer_config, topics=[topic], key_deserializer=raw, value_deserializer=raw,
+        start_read_time=None, max_num_records=max_records or None, max_read_time=None,
+        commit_offset_in_finalize=False, timestamp_policy=ReadFromKafka.processing_time_policy)), expansion_service)
+
+
 def classify_topic(p: beam.Pipeline, args: argparse.Namespace) -> None:
-    read = {"max_num_records": args.max_records} if args.max_records else {}
-    records = p | "Read" >> ReadFromKafka(
-        consumer_config={"bootstrap.servers": args.bootstrap_servers, "auto.offset.reset": "earliest",
-                         "group.id": args.group_id},
-        topics=[args.input_topic], expansion_service=args.kafka_io, **read)
+    records = p | "Read" >> read_messages(
+        {"bootstrap.servers": args.bootstrap_servers, "auto.offset.reset": "earliest", "group.id": args.group_id},
+        args.input_topic, args.kafka_io, args.max_records)
     rows = records | "AsRows" >> beam.FlatMap(as_row).with_output_types(MESSAGE).with_outputs(
         "undecodable", main="rows")
     result = rows.rows | "Classify" >> ClassifyText(

@@ -9,6 +9,14 @@ on every interface, as Beam's own entry points do.
 
 A pipeline then passes ``expansion_service="localhost:PORT"`` to ``ReadFromKafka``/``WriteToKafka``
 (see examples/kafka_classify.py).
+
+With ``--flink``, the expansion service is Beam 2.62's (the project's Flink job server's version,
+kafka_io_flink/pom.xml) and expands Kafka reads into KafkaIO's unbounded source, which Flink runs
+and checkpoints itself, and Kafka writes into a Java SDK harness inside the TaskManager (EMBEDDED);
+no Java worker pool is started. The job server needs the same jars:
+
+    beam-tensorrt flink-job-server --extra-classpath "$(python scripts/kafka_io.py classpath --flink)"
+    python scripts/kafka_io.py start --flink --dir out/kafka-io-flink
 """
 from __future__ import annotations
 
@@ -28,6 +36,7 @@ except ImportError:  # run as a file: python scripts/kafka_io.py
     import maven_classpath  # type: ignore[no-redef]
 
 POM = Path(__file__).resolve().parent / "kafka_io" / "pom.xml"
+FLINK_POM = Path(__file__).resolve().parent / "kafka_io_flink" / "pom.xml"
 SERVICES = ("workers", "expansion")
 
 
@@ -49,6 +58,7 @@ class KafkaIO:
 
     folder: Path
     port: int = 0
+    flink: bool = False  # Beam 2.62's KafkaIO for the Flink job server (see the module's docstring)
 
     @property
     def address(self) -> str:
@@ -78,13 +88,16 @@ class KafkaIO:
         self.folder.mkdir(parents=True, exist_ok=True)
         if any(local_services.running_pid(self.folder / f"{name}.pid") for name in SERVICES):
             raise KafkaIOError(f"Kafka IO services already run from {self.folder}; stop them first")
-        try:
-            cp = maven_classpath.classpath(POM)
-        except maven_classpath.JavaToolsError as e:
-            raise KafkaIOError(f"Beam's Kafka IO {e}") from None
+        cp = jars(self.flink)
         self.port = self.port or local_services.free_port()
-        workers = local_services.free_port()
         deadline = time.monotonic() + timeout
+        if self.flink:
+            service = self._spawn("expansion", ["java", "-cp", cp, "org.apache.beam.sdk.expansion.service.ExpansionService",
+                                                str(self.port), "--experiments=use_deprecated_read",
+                                                "--defaultEnvironmentType=EMBEDDED"], dict(os.environ))
+            self._wait("expansion", service, self.port, deadline)
+            return self.address
+        workers = local_services.free_port()
         options = {"options": {"environmentOptions": [f"external_service_address=localhost:{workers}"]}}
         pool = self._spawn("workers", ["java", "-cp", cp, "org.apache.beam.fn.harness.ExternalWorkerService"],
                            dict(os.environ, PIPELINE_OPTIONS=json.dumps(options)))
@@ -101,15 +114,28 @@ class KafkaIO:
             local_services.end(self.folder / f"{name}.pid", wait=wait)
 
 
+def jars(flink: bool = False) -> str:
+    """The Kafka IO jars (``flink``: Beam 2.62's, for the Flink job server too), resolved by Maven."""
+    try:
+        return maven_classpath.classpath(FLINK_POM if flink else POM)
+    except maven_classpath.JavaToolsError as e:
+        raise KafkaIOError(f"Beam's Kafka IO {e}") from None
+
+
 def main(argv: "list[str] | None" = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("start", "stop"))
-    ap.add_argument("--dir", type=Path, required=True, help="the services' folder (logs, pids)")
+    ap.add_argument("command", choices=("start", "stop", "classpath"))
+    ap.add_argument("--dir", type=Path, help="the services' folder (logs, pids); start and stop need it")
     ap.add_argument("--port", type=int, default=0, help="the expansion service's port (default: a free one)")
+    ap.add_argument("--flink", action="store_true", help="Beam 2.62's Kafka IO, for the Flink job server")
     args = ap.parse_args(argv)
-    io = KafkaIO(args.dir, args.port)
+    if args.command != "classpath" and args.dir is None:
+        ap.error(f"{args.command} needs --dir")
+    io = KafkaIO(args.dir or Path("."), args.port, args.flink)
     try:
-        if args.command == "start":
+        if args.command == "classpath":
+            print(jars(args.flink))
+        elif args.command == "start":
             print(f"kafka io expansion service listening on {io.start()} (logs in {args.dir})", flush=True)
         else:
             io.stop()

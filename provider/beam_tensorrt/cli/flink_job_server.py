@@ -18,6 +18,9 @@ def add(sub) -> None:
     p.add_argument("--heap", default="1g", help="the job server JVM's heap (default: 1g)")
     p.add_argument("--parallelism", type=int, default=None,
                    help="Flink's default parallelism for jobs that set none (Java pipelines cannot set it)")
+    p.add_argument("--extra-classpath", default="", metavar="JARS",
+                   help="more jars after the runner's (':'-separated), e.g. Beam's KafkaIO for Kafka reads that "
+                        "Flink checkpoints: \"$(python scripts/kafka_io.py classpath --flink)\"")
     p.add_argument("--print-classpath", action="store_true",
                    help="print the job server's classpath and exit (to copy its jars to a machine without Maven: "
                         "there, set BEAM_TENSORRT_FLINK_CLASSPATH)")
@@ -30,4 +33,4 @@ def run(args) -> int:
     if args.print_classpath:
         print(classpath(say=lambda msg: print(msg, file=sys.stderr)))
         return 0
-    return serve(args.port, args.host, args.flink_master, args.heap, args.parallelism)
+    return serve(args.port, args.host, args.flink_master, args.heap, args.parallelism, args.extra_classpath)

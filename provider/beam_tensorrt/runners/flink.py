@@ -88,6 +88,9 @@ class FlinkJobServer:
         parallelism: Flink's default parallelism, for jobs that set none (the Java SDK cannot set it
             without Flink's options on its classpath).
         artifacts_dir: where staged pipeline artifacts go (a place the Flink workers can read).
+        extra_classpath: more jars, after the runner's own (``os.pathsep``-separated): Java IO that
+            Flink runs itself, e.g. Beam's KafkaIO of the runner's version for Kafka reads that
+            Flink checkpoints (``scripts/kafka_io.py classpath --flink``).
     """
 
     job_port: int = 8099
@@ -96,11 +99,14 @@ class FlinkJobServer:
     heap: str = "1g"
     parallelism: Optional[int] = None
     artifacts_dir: Optional[str] = None
+    extra_classpath: str = ""
     process: Optional[subprocess.Popen] = field(default=None, init=False)
     endpoint: Optional[str] = field(default=None, init=False)
 
     def command(self, cp: str) -> list[str]:
         artifacts = self.artifacts_dir or str(cache_root() / "flink" / "artifacts")
+        if self.extra_classpath:
+            cp = os.pathsep.join([cp, self.extra_classpath])
         command = [require_tool("java"), f"-Xmx{self.heap}", "-cp", cp, MAIN_CLASS, f"--flink-master={self.flink_master}",
                    f"--job-host={self.host}", f"--job-port={self.job_port}", "--artifact-port=0",
                    # Beam's default, 8097, is also ours (`beam-tensorrt serve`); this service is not needed.
@@ -148,10 +154,11 @@ class FlinkJobServer:
         return self.process.wait()
 
 
-def serve(job_port: int, host: str, flink_master: str, heap: str, parallelism: Optional[int] = None) -> int:
+def serve(job_port: int, host: str, flink_master: str, heap: str, parallelism: Optional[int] = None,
+          extra_classpath: str = "") -> int:
     """``beam-tensorrt flink-job-server``: run until SIGTERM/SIGINT."""
     server = FlinkJobServer(job_port=job_port, host=host, flink_master=flink_master, heap=heap,
-                            parallelism=parallelism)
+                            parallelism=parallelism, extra_classpath=extra_classpath)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: stopping.set())

@@ -1,0 +1,133 @@
+"""Kafka in, ClassifyText, Kafka out, unbounded on Flink: a real broker, Beam 2.62's KafkaIO
+(scripts/kafka_io.py --flink: Flink runs the Kafka source itself and checkpoints it), the project's
+Flink job server with those jars, and examples/kafka_classify.py as a streaming job with
+checkpoints. Messages sent before the job starts and while it runs all come out, each once, on the
+labels or the errors topic; then the job is cancelled."""
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+from test_kafka_io import SENT, TEXTS, read, script, send
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("java") is None or shutil.which("mvn") is None,
+                                 reason="Kafka, Beam's Kafka IO and Flink need a JDK and Maven on PATH")]
+DEADLINE = 300
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory):
+    """(broker address, Kafka IO expansion service, Flink job endpoint), started as README says."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from kafka_io import jars
+
+    from beam_tensorrt.runners.flink import FlinkJobServer
+
+    folder = tmp_path_factory.mktemp("kafka-flink")
+    broker, io = str(folder / "broker"), str(folder / "io")
+    server = FlinkJobServer(job_port=0, parallelism=2, extra_classpath=jars(flink=True),
+                            artifacts_dir=str(folder / "artifacts"))
+    try:
+        started = script("kafka_broker", "start", "--dir", broker)
+        assert started.returncode == 0, started.stderr
+        expansion = script("kafka_io", "start", "--flink", "--dir", io)
+        assert expansion.returncode == 0, expansion.stderr
+        yield (started.stdout.split("listening on ")[1].split()[0],
+               expansion.stdout.split("listening on ")[1].split()[0], server.start(timeout=600))
+    finally:
+        server.stop()
+        script("kafka_io", "stop", "--dir", io)
+        script("kafka_broker", "stop", "--dir", broker)
+
+
+def job_service(endpoint: str):
+    import grpc
+    from apache_beam.portability.api import beam_job_api_pb2_grpc
+
+    return beam_job_api_pb2_grpc.JobServiceStub(grpc.insecure_channel(endpoint))
+
+
+def running_jobs(endpoint: str) -> list[str]:
+    from apache_beam.portability.api import beam_job_api_pb2 as api
+
+    return [j.job_id for j in job_service(endpoint).GetJobs(api.GetJobsRequest()).job_info
+            if j.state == api.JobState.RUNNING]
+
+
+def transform_urns(endpoint: str, job: str) -> set[str]:
+    """The URNs of the job's transforms, as the job server received them (expanded)."""
+    from apache_beam.portability.api import beam_job_api_pb2 as api
+
+    pipeline = job_service(endpoint).GetPipeline(api.GetJobPipelineRequest(job_id=job)).pipeline
+    return {t.spec.urn for t in pipeline.components.transforms.values()}
+
+
+def cancel_jobs(endpoint: str) -> list[str]:
+    """Cancel every running job of the job server; their states after."""
+    from apache_beam.portability.api import beam_job_api_pb2 as api
+
+    jobs = job_service(endpoint)
+    running = running_jobs(endpoint)
+    for job in running:
+        jobs.Cancel(api.CancelJobRequest(job_id=job))
+    deadline = time.monotonic() + 60
+    states = []
+    while time.monotonic() < deadline:
+        states = [api.JobState.Enum.Name(jobs.GetState(api.GetJobStateRequest(job_id=j)).state) for j in running]
+        if all(s in ("CANCELLED", "FAILED", "DONE") for s in states):
+            break
+        time.sleep(1)
+    return states
+
+
+def outputs(address: str) -> dict:
+    """key -> what came out for it, from both output topics (a key seen twice keeps both)."""
+    out: dict = {}
+    for topic in ("flink-labels", "flink-errors"):
+        for key, value in read(address, topic):
+            out.setdefault(key, []).append((topic, value))
+    return out
+
+
+def test_an_unbounded_job_on_flink_classifies_every_message_once(services, tmp_path):
+    address, expansion, flink = services
+    keys = sorted(SENT, key=lambda k: int(k))
+    before, during = keys[:len(keys) // 2], keys[len(keys) // 2:]
+    send(address, "flink-texts", {k: SENT[k] for k in before})
+    job = subprocess.Popen(
+        [sys.executable, "examples/kafka_classify.py", "--bootstrap-servers", address, "--kafka-io", expansion,
+         "--input-topic", "flink-texts", "--output-topic", "flink-labels", "--errors-topic", "flink-errors",
+         "--max-batch-size", "16", "--", "--runner=PortableRunner", f"--job_endpoint={flink}",
+         "--environment_type=LOOPBACK", "--streaming", "--checkpointing_interval=2000"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=open(tmp_path / "job.log", "w"), text=True)
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while len(outputs(address)) < len(before) and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(2)
+        first = outputs(address)
+        assert set(first) == set(before), (len(first), (tmp_path / "job.log").read_text()[-3000:])
+        send(address, "flink-texts", {k: SENT[k] for k in during})  # the running job picks these up too
+        while len(outputs(address)) < len(keys) and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(2)
+        assert job.poll() is None, (tmp_path / "job.log").read_text()[-3000:]  # unbounded: still running
+        [running] = running_jobs(flink)
+        assert "beam:transform:read:v1" in transform_urns(flink, running)  # Flink's own Kafka source
+        states = cancel_jobs(flink)
+        assert states and all(s == "CANCELLED" for s in states), states
+    finally:
+        job.kill()
+        job.wait(timeout=60)
+    out = outputs(address)
+    assert sorted(out) == sorted(keys)  # nothing lost
+    assert all(len(v) == 1 for v in out.values()), {k: v for k, v in out.items() if len(v) > 1}  # nor doubled
+    for key, [(topic, value)] in out.items():
+        if key in (b"40", b"41"):  # empty, and not UTF-8
+            assert topic == "flink-errors" and value["msg"]
+        else:
+            text = SENT[key].decode()
+            assert topic == "flink-labels" and value["text"] == text and text in TEXTS
+            assert value["label"] == ("POSITIVE" if TEXTS.index(text) % 2 == 0 else "NEGATIVE")
