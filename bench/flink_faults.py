@@ -77,6 +77,7 @@ def inject(cluster, fault: str, after: float, notes: dict) -> None:
         return
     time.sleep(after)
     notes["fault_at"] = time.monotonic()
+    notes["fault_wall"] = time.time()
     if fault == "taskmanager":
         cluster.kill("taskmanager-1")
     elif fault == "worker-pool":

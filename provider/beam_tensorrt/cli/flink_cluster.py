@@ -15,6 +15,9 @@ def add(sub) -> None:
     p.add_argument("--slots", type=int, default=2, help="task slots per TaskManager (default: 2)")
     p.add_argument("--pool-arg", action="append", default=[], metavar="FLAG",
                    help="a flag for the worker pool, e.g. --pool-arg=--prestart=4 (repeatable)")
+    p.add_argument("--extra-classpath", default="", metavar="JARS",
+                   help="more jars for every JVM of the cluster (':'-separated), e.g. Beam's KafkaIO: "
+                        "\"$(python scripts/kafka_io.py classpath --flink)\"")
     p.set_defaults(func=run)
 
 
@@ -24,4 +27,4 @@ def run(args) -> int:
 
     if args.taskmanagers < 1 or args.slots < 1:
         raise UsageError("--taskmanagers and --slots take a whole number of at least 1")
-    return serve(args.dir, args.taskmanagers, args.slots, args.pool_arg)
+    return serve(args.dir, args.taskmanagers, args.slots, args.pool_arg, args.extra_classpath)

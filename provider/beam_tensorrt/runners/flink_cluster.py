@@ -86,6 +86,8 @@ class FlinkCluster:
         slots: task slots per TaskManager.
         restart_attempts: restarts Flink makes of a failed job before failing it.
         pool_args: extra ``beam-tensorrt worker-pool`` flags (``--prestart``, ``--preload``...).
+        extra_classpath: more jars for every JVM of the cluster, after the runner's own (see
+            ``FlinkJobServer``), e.g. Beam's KafkaIO for Kafka sources that Flink checkpoints.
 
     Example::
 
@@ -102,6 +104,7 @@ class FlinkCluster:
     slots: int = 2
     restart_attempts: int = 3
     pool_args: list[str] = field(default_factory=list)
+    extra_classpath: str = ""
     rest_port: int = 0
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
     job_server: Optional[FlinkJobServer] = field(default=None, init=False)
@@ -120,7 +123,7 @@ class FlinkCluster:
         conf = self.folder / "conf"
         atomic_write(conf / "flink-conf.yaml", cluster_config(free_port(), self.rest_port, self.slots, self.folder,
                                                           self.restart_attempts).encode())
-        self._cp = classpath(say=say)
+        self._cp = os.pathsep.join(p for p in (classpath(say=say), self.extra_classpath) if p)
         try:
             self._java("jobmanager", JOBMANAGER)
             for i in range(1, self.taskmanagers + 1):
@@ -128,7 +131,8 @@ class FlinkCluster:
             self.wait_for_taskmanagers(self.taskmanagers, timeout)
             self.pool_address = self._start_pool(timeout)
             self.job_server = FlinkJobServer(job_port=0, flink_master=self.rest_address,
-                                             artifacts_dir=str(self.folder / "artifacts"))
+                                             artifacts_dir=str(self.folder / "artifacts"),
+                                             extra_classpath=self.extra_classpath)
             self.job_endpoint = self.job_server.start(timeout=timeout, say=say)
         except BaseException:
             self.stop()
@@ -211,11 +215,12 @@ class FlinkCluster:
                     proc.wait()
 
 
-def serve(folder: str, taskmanagers: int, slots: int, pool_args: list[str]) -> int:
+def serve(folder: str, taskmanagers: int, slots: int, pool_args: list[str], extra_classpath: str = "") -> int:
     """``beam-tensorrt flink-cluster``: run until SIGTERM/SIGINT."""
     import threading
 
-    cluster = FlinkCluster(Path(folder), taskmanagers=taskmanagers, slots=slots, pool_args=pool_args)
+    cluster = FlinkCluster(Path(folder), taskmanagers=taskmanagers, slots=slots, pool_args=pool_args,
+                           extra_classpath=extra_classpath)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: stopping.set())

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""Fault trials on a streaming job: Kafka in, ClassifyText, Kafka out, on a local Flink session
+cluster (``beam-tensorrt flink-cluster`` with Beam 2.62's KafkaIO on its classpath), with one part of
+the cluster killed (kill -9) while messages flow.
+
+Each trial runs examples/kafka_classify.py on the cluster (``--streaming``, checkpoints every
+``--checkpoint-ms``, parallelism 2 over an input topic of 2 partitions, Python workers from the
+cluster's pool) on topics of its own; once a warm-up message has come out (the job deployed and
+reading), it sends N keyed messages at a steady rate and injects the fault ``--after`` seconds into sending, waits until every key came out
+(or ``--timeout``), cancels the job and compares the output topics with the input topic key by key:
+lost (must be 0) and duplicated (at-least-once output writes the messages after the last checkpoint
+again), the longest stall of the output after the fault, and latency (output record time - when the
+message was due to be sent) p50/p99. Faults as in bench.flink_faults: none, taskmanager,
+worker-pool, sdk-worker.
+
+    python -m bench.kafka_faults --trials 10 [--faults none,taskmanager,worker-pool,sdk-worker]
+        [--messages 1000 --rate 50] [--json docs/bench/NAME.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.flink_faults import FAULTS, exceptions, inject
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = ["A lovely, moving film.", "Dull and far too long.", "I laughed all the way through.",
+         "A waste of a good cast."]
+
+
+def produce(address: str, topic: str, messages: int, rate: float) -> None:
+    """``messages`` messages keyed "0".."N-1" at ``rate`` a second (acks from every replica)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=address, acks="all", linger_ms=5)
+    start = time.monotonic()
+    for i in range(messages):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        producer.send(topic, key=str(i).encode(), value=TEXTS[i % 4].encode())
+    producer.flush(timeout=60)
+    producer.close()
+
+
+WARM_UP = b"warm-up"
+# Partitions of the input topic: one per reader (the job's parallelism), so that every TaskManager
+# reads and a killed one always takes a reader with it.
+PARTITIONS = 2
+
+
+def create_topic(address: str, topic: str, partitions: int) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=address)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    finally:
+        admin.close()
+
+
+def warm(address: str, texts: str, labels: str, timeout: float):
+    """Send one warm-up message and wait until it comes out; seconds it took (None: it did not)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=address, acks="all")
+    producer.send(texts, key=WARM_UP, value=TEXTS[0].encode())
+    producer.flush(timeout=60)
+    producer.close()
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if any(k == WARM_UP for k, _ in records(address, labels)):
+            return round(time.monotonic() - start, 1)
+        time.sleep(1)
+    return None
+
+
+def records(address: str, topic: str) -> list:
+    """Every record of ``topic`` (key, timestamp in ms)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=address, auto_offset_reset="earliest", consumer_timeout_ms=2000)
+    out = [(m.key, m.timestamp) for m in consumer]
+    consumer.close()
+    return out
+
+
+def cancel_all(cluster) -> None:
+    """Cancel every job of the cluster that has not ended (a trial's job runs until cancelled)."""
+    for job in cluster.jobs():
+        if job["state"] not in ("FINISHED", "CANCELED", "FAILED"):
+            request = urllib.request.Request(f"http://{cluster.rest_address}/jobs/{job['jid']}?mode=cancel",
+                                             method="PATCH")
+            urllib.request.urlopen(request, timeout=10).close()
+
+
+def percentile(values: list, q: float):
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a trial sends and when it strikes."""
+
+    messages: int = 1000
+    rate: float = 50.0  # messages a second
+    after: float = 8.0  # seconds into sending when the fault comes
+    checkpoint_ms: int = 2000
+    timeout: float = 300.0  # seconds to wait for the warm-up message, and for every key after sending
+
+
+def kafka_trial(cluster, broker: str, kafka_io: str, fault: str, n: int, plan: Plan, folder: Path) -> dict:
+    """One streaming job on its own topics with ``fault`` injected; what came out, key by key."""
+    texts, labels, errors = f"texts-{n}", f"labels-{n}", f"errors-{n}"
+    log = folder / f"job-{n}.log"
+    create_topic(broker, texts, PARTITIONS)
+    job = subprocess.Popen(
+        [sys.executable, "examples/kafka_classify.py", "--bootstrap-servers", broker, "--kafka-io", kafka_io,
+         "--input-topic", texts, "--output-topic", labels, "--errors-topic", errors, "--group-id", f"trial-{n}",
+         "--max-batch-size", "32", "--", "--runner=PortableRunner", f"--job_endpoint={cluster.job_endpoint}",
+         "--environment_type=EXTERNAL", f"--environment_config={cluster.pool_address}", f"--parallelism={PARTITIONS}",
+         "--streaming", f"--checkpointing_interval={plan.checkpoint_ms}", "--environment_cache_millis=60000"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    # The job is deployed and reading when a warm-up message has come out: messages are sent from
+    # then on, and the fault comes --after seconds into sending (mid-stream).
+    warm_up = warm(broker, texts, labels, plan.timeout)
+    notes: dict = {}
+    hitter = threading.Thread(target=inject, args=(cluster, fault, plan.after, notes), daemon=True)
+    sender = threading.Thread(target=produce, args=(broker, texts, plan.messages, plan.rate), daemon=True)
+    sent_at = time.time()
+    hitter.start()
+    sender.start()
+    sender.join()
+    hitter.join(timeout=300)
+    deadline = time.monotonic() + plan.timeout
+    out = []
+    while time.monotonic() < deadline:
+        out = records(broker, labels) + records(broker, errors)
+        if len({k for k, _ in out}) >= plan.messages:
+            break
+        time.sleep(3)
+    try:
+        cancel_all(cluster)
+    except OSError:
+        pass
+    job.kill()
+    job.wait(timeout=60)
+    out = [(k, t) for k, t in out if k != WARM_UP]
+    keys = [k for k, _ in out]
+    wanted = {str(i).encode() for i in range(plan.messages)}
+    stamps = sorted(t / 1000 for _, t in out)
+    fault_at = notes.get("fault_wall")
+    after_fault = [t for t in stamps if fault_at is None or t >= fault_at - 1]
+    stall = max((b - a for a, b in zip(after_fault, after_fault[1:])), default=None)
+    # A message's latency: when its first output was written - when it was due to be sent.
+    first = {}
+    for k, t in out:
+        first[k] = min(first.get(k, t), t)
+    latency = [first[k] / 1000 - (sent_at + int(k) / plan.rate) for k in first if k in wanted]
+    result = {"fault": fault, "messages": plan.messages, "rate": plan.rate, "warm_up_s": warm_up, "out": len(keys),
+              "lost": len(wanted - set(keys)), "duplicated": len(keys) - len(set(keys)),
+              "hit": notes.get("fault") == fault or fault == "none",
+              "failures_recovered": exceptions(cluster, notes["job"]) if notes.get("job") else None,
+              "longest_output_stall_s": round(stall, 2) if stall is not None else None,
+              "latency_p50_s": round(percentile(latency, 0.5), 3) if latency else None,
+              "latency_p99_s": round(percentile(latency, 0.99), 3) if latency else None}
+    if result["lost"]:
+        result["job_stderr"] = log.read_text(errors="replace")[-2000:]
+    if fault == "taskmanager":
+        cluster.start_taskmanager(1)
+        cluster.wait_for_taskmanagers(cluster.taskmanagers)
+    return result
+
+
+def main() -> int:
+    from bench.user_paths import write_json
+    from beam_tensorrt.runners.flink_cluster import FlinkCluster
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import kafka_broker
+    import kafka_io
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trials", type=int, default=10, help="trials per fault")
+    ap.add_argument("--faults", default="none,taskmanager,worker-pool,sdk-worker")
+    ap.add_argument("--messages", type=int, default=Plan.messages)
+    ap.add_argument("--rate", type=float, default=Plan.rate, help="messages a second")
+    ap.add_argument("--after", type=float, default=Plan.after, help="seconds into sending when the fault comes")
+    ap.add_argument("--checkpoint-ms", type=int, default=Plan.checkpoint_ms)
+    ap.add_argument("--timeout", type=float, default=Plan.timeout, help="seconds to wait for every key after sending")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    faults = [f for f in args.faults.split(",") if f]
+    plan = Plan(args.messages, args.rate, args.after, args.checkpoint_ms, args.timeout)
+    unknown = set(faults) - set(FAULTS)
+    if unknown:
+        ap.error(f"unknown faults {sorted(unknown)}; choose from {', '.join(FAULTS)}")
+    folder = Path(tempfile.mkdtemp(prefix="kafka-faults-"))
+    broker = kafka_broker.Broker(folder / "broker")
+    io = kafka_io.KafkaIO(folder / "io", flink=True)
+    trials = []
+    try:
+        address = broker.start()
+        expansion = io.start()
+        cluster = FlinkCluster(folder / "cluster", extra_classpath=kafka_io.jars(flink=True)).start(say=print)
+        try:
+            for fault in faults:
+                for _ in range(args.trials):
+                    r = kafka_trial(cluster, address, expansion, fault, len(trials), plan, folder)
+                    trials.append(r)
+                    print(json.dumps(r), flush=True)
+        finally:
+            cluster.stop()
+    finally:
+        io.stop()
+        broker.stop()
+    print(f"\n{'fault':<13}{'trials':>7}{'hit':>5}{'lost':>6}{'dup':>6}{'recovered':>10}{'stall s':>9}"
+          f"{'p50 s':>7}{'p99 s':>7}")
+    for fault in faults:
+        rs = [t for t in trials if t["fault"] == fault]
+        stalls = [t["longest_output_stall_s"] or 0 for t in rs]
+        print(f"{fault:<13}{len(rs):>7}{sum(t['hit'] for t in rs):>5}{sum(t['lost'] for t in rs):>6}"
+              f"{sum(t['duplicated'] for t in rs):>6}{sum(t['failures_recovered'] or 0 for t in rs):>10}"
+              f"{max(stalls):>9.1f}{percentile([t['latency_p50_s'] or 0 for t in rs], 0.5):>7.2f}"
+              f"{max(t['latency_p99_s'] or 0 for t in rs):>7.2f}")
+    write_json(args.json, {"messages": args.messages, "rate": args.rate, "after_s": args.after,
+                           "checkpoint_ms": args.checkpoint_ms, "trials": trials})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
