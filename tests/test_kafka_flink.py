@@ -1,8 +1,11 @@
 """Kafka in, ClassifyText, Kafka out, unbounded on Flink: a real broker, Beam 2.62's KafkaIO
 (scripts/kafka_io.py --flink: Flink runs the Kafka source itself and checkpoints it), the project's
-Flink job server with those jars, and examples/kafka_classify.py as a streaming job with
-checkpoints. Messages sent before the job starts and while it runs all come out, each once, on the
-labels or the errors topic; then the job is cancelled."""
+Flink job server with those jars, and examples/kafka_classify.py and
+yaml_pipelines/classify_kafka.yaml as streaming jobs with checkpoints. Messages sent before a job
+starts and while it runs all come out, each once, on the labels or the errors topic; then the job is
+cancelled."""
+import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -11,7 +14,7 @@ import time
 import pytest
 
 from conftest import ROOT
-from test_kafka_io import SENT, TEXTS, read, script, send
+from test_kafka_io import SENT, TEXTS, YAML_SENT, read, script, send
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("java") is None or shutil.which("mvn") is None,
@@ -19,8 +22,34 @@ pytestmark = [pytest.mark.slow,
 DEADLINE = 300
 
 
+class FlinkLog(logging.Handler):
+    """The job server's log lines (beam_tensorrt.flink logs them at DEBUG), kept for assertions."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+    def completed_checkpoints(self, since: int = 0) -> int:
+        """Checkpoints Flink completed, in the lines logged from line ``since`` on."""
+        return sum("Completed checkpoint" in line for line in self.lines[since:])
+
+
 @pytest.fixture(scope="module")
-def services(tmp_path_factory):
+def flink_log():
+    logger, handler = logging.getLogger("beam_tensorrt.flink"), FlinkLog()
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory, flink_log):
     """(broker address, Kafka IO expansion service, Flink job endpoint), started as README says."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from kafka_io import jars
@@ -131,3 +160,51 @@ def test_an_unbounded_job_on_flink_classifies_every_message_once(services, tmp_p
             text = SENT[key].decode()
             assert topic == "flink-labels" and value["text"] == text and text in TEXTS
             assert value["label"] == ("POSITIVE" if TEXTS.index(text) % 2 == 0 else "NEGATIVE")
+
+
+def test_the_yaml_pipeline_runs_unbounded_on_flink_with_checkpoints(services, flink_log, tmp_path):
+    """yaml_pipelines/classify_kafka.yaml, as README runs it on Flink: messages sent before and while
+    it runs each come out once (the YAML writes values only: texts and labels are compared), Flink
+    runs the Kafka source and completes checkpoints."""
+    address, expansion, flink = services
+    first = dict(YAML_SENT)
+    during = {f"d{i}".encode(): TEXTS[i % 4].encode() for i in range(8)}
+    send(address, "flink-yaml-texts", first)
+    logged = len(flink_log.lines)  # the job's checkpoints are logged after this line
+    variables = {"bootstrap_servers": address, "kafka_io": expansion, "input_topic": "flink-yaml-texts",
+                 "output_topic": "flink-yaml-labels", "errors_topic": "flink-yaml-errors", "batch": 16}
+    job = subprocess.Popen(
+        [sys.executable, "-m", "beam_tensorrt.cli", "yaml", "yaml_pipelines/classify_kafka.yaml",
+         f"--jinja_variables={json.dumps(variables)}", "--runner=PortableRunner", f"--job_endpoint={flink}",
+         "--environment_type=LOOPBACK", "--streaming", "--checkpointing_interval=2000"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "job.log", "w"))
+
+    def out():
+        return ([(r["text"], r["label"]) for _, r in read(address, "flink-yaml-labels")],
+                [r["msg"] for _, r in read(address, "flink-yaml-errors")])
+
+    valid = len(first) - 1  # one value is not UTF-8
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while len(out()[0]) < valid and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(2)
+        assert len(out()[0]) == valid, (tmp_path / "job.log").read_text()[-3000:]
+        send(address, "flink-yaml-texts", during)
+        while len(out()[0]) < valid + len(during) and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(2)
+        assert job.poll() is None, (tmp_path / "job.log").read_text()[-3000:]  # unbounded: still running
+        [running] = running_jobs(flink)
+        assert "beam:transform:read:v1" in transform_urns(flink, running)  # Flink's own Kafka source
+        while not flink_log.completed_checkpoints(logged) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert flink_log.completed_checkpoints(logged) >= 1
+        states = cancel_jobs(flink)
+        assert states and all(s == "CANCELLED" for s in states), states
+    finally:
+        job.kill()
+        job.wait(timeout=60)
+    labels, errors = out()
+    expected = [v.decode() for v in list(first.values()) + list(during.values()) if v != b"caf\xe9 \xff"]
+    assert sorted(labels) == sorted(
+        (text, "POSITIVE" if TEXTS.index(text) % 2 == 0 else "NEGATIVE") for text in expected)  # none lost, none twice
+    assert len(errors) == 1 and errors[0].startswith("value is not valid UTF-8")
