@@ -52,6 +52,8 @@ def test_a_taskmanager_killed_mid_job_loses_no_row_and_writes_none_twice(cluster
     assert trial["failures_recovered"] >= 1, trial  # Flink saw the TaskManager go and restarted the job
     assert (trial["rows_out"], trial["lost"], trial["duplicated"]) == (1000, 0, 0), trial
     assert cluster.overview()["taskmanagers"] == 2  # restarted for whatever runs next
+    # TaskManagers work (BLOB caches) in the cluster's own folder, not in /tmp beside other clusters'
+    assert {p.name for p in (cluster.folder / "work").iterdir()} >= {"tm_taskmanager-1", "tm_taskmanager-2"}
 
 
 def test_a_taskmanager_killed_mid_stream_loses_no_message(cluster, kafka, tmp_path):

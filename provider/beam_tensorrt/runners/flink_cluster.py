@@ -42,7 +42,11 @@ TASKMANAGER = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
 
 def cluster_config(rpc_port: int, rest_port: int, slots: int, folder: Path, restart_attempts: int) -> str:
     """Flink's ``flink-conf.yaml``. A TaskManager started without Flink's scripts must be told every
-    memory component (the scripts derive them); the sizes fit small local TaskManagers."""
+    memory component (the scripts derive them); the sizes fit small local TaskManagers. Working
+    directories (a TaskManager's BLOB cache of every job's jars, kept across its restarts) go in the
+    cluster's folder: by default Flink puts them in /tmp under the TaskManager's name, shared by every
+    cluster on the machine, where they grow by each job's jars and a restarted TaskManager spends
+    minutes sifting them before it registers."""
     return f"""\
 jobmanager.rpc.address: 127.0.0.1
 jobmanager.rpc.port: {rpc_port}
@@ -72,6 +76,7 @@ restart-strategy.type: fixed-delay
 restart-strategy.fixed-delay.attempts: {restart_attempts}
 restart-strategy.fixed-delay.delay: 2 s
 state.checkpoints.dir: file://{folder / 'checkpoints'}
+process.working-dir: {folder / 'work'}
 execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION
 """
 
