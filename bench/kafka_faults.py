@@ -4,7 +4,7 @@ cluster (``beam-tensorrt flink-cluster`` with Beam 2.62's KafkaIO on its classpa
 the cluster killed (kill -9) while messages flow.
 
 Each trial runs examples/kafka_classify.py on the cluster (``--streaming``, checkpoints every
-``--checkpoint-ms``, parallelism 2 over an input topic of 2 partitions, Python workers from the
+``--checkpoint-ms``, parallelism --partitions (2) over an input topic of as many partitions, Python workers from the
 cluster's pool) on topics of its own; once a warm-up message has come out (the job deployed and
 reading), it sends N keyed messages at a steady rate and injects the fault ``--after`` seconds into sending, waits until every key came out
 (or ``--timeout``), cancels the job and compares the output topics with the input topic key by key:
@@ -14,7 +14,7 @@ message was due to be sent) p50/p99. Faults as in bench.flink_faults: none, task
 worker-pool, sdk-worker.
 
     python -m bench.kafka_faults --trials 10 [--faults none,taskmanager,worker-pool,sdk-worker]
-        [--messages 1000 --rate 50] [--json docs/bench/NAME.json]
+        [--messages 1000 --rate 50] [--model NAME_OR_DIR --max-batch-size 32] [--json docs/bench/NAME.json]
 """
 from __future__ import annotations
 
@@ -52,9 +52,6 @@ def produce(address: str, topic: str, messages: int, rate: float) -> None:
 
 
 WARM_UP = b"warm-up"
-# Partitions of the input topic: one per reader (the job's parallelism), so that every TaskManager
-# reads and a killed one always takes a reader with it.
-PARTITIONS = 2
 
 
 def create_topic(address: str, topic: str, partitions: int) -> None:
@@ -118,18 +115,25 @@ class Plan:
     after: float = 8.0  # seconds into sending when the fault comes
     checkpoint_ms: int = 2000
     timeout: float = 300.0  # seconds to wait for the warm-up message, and for every key after sending
+    model: str = "sentiment-minilm"  # what ClassifyText loads (a name or a folder)
+    backend: str = "auto"  # ClassifyText's backend
+    # Partitions of the input topic: one per reader (the job's parallelism, at most the cluster's 4
+    # slots), so that every TaskManager reads and a killed one always takes a reader with it.
+    partitions: int = 2
+    batch: int = 32  # ClassifyText's max_batch_size
 
 
 def kafka_trial(cluster, broker: str, kafka_io: str, fault: str, n: int, plan: Plan, folder: Path) -> dict:
     """One streaming job on its own topics with ``fault`` injected; what came out, key by key."""
     texts, labels, errors = f"texts-{n}", f"labels-{n}", f"errors-{n}"
     log = folder / f"job-{n}.log"
-    create_topic(broker, texts, PARTITIONS)
+    create_topic(broker, texts, plan.partitions)
     job = subprocess.Popen(
         [sys.executable, "examples/kafka_classify.py", "--bootstrap-servers", broker, "--kafka-io", kafka_io,
          "--input-topic", texts, "--output-topic", labels, "--errors-topic", errors, "--group-id", f"trial-{n}",
-         "--max-batch-size", "32", "--", "--runner=PortableRunner", f"--job_endpoint={cluster.job_endpoint}",
-         "--environment_type=EXTERNAL", f"--environment_config={cluster.pool_address}", f"--parallelism={PARTITIONS}",
+         "--model", plan.model, "--backend", plan.backend, "--max-batch-size", str(plan.batch),
+         "--", "--runner=PortableRunner", f"--job_endpoint={cluster.job_endpoint}",
+         "--environment_type=EXTERNAL", f"--environment_config={cluster.pool_address}", f"--parallelism={plan.partitions}",
          "--streaming", f"--checkpointing_interval={plan.checkpoint_ms}", "--environment_cache_millis=60000"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
     # The job is deployed and reading when a warm-up message has come out: messages are sent from
@@ -184,7 +188,7 @@ def kafka_trial(cluster, broker: str, kafka_io: str, fault: str, n: int, plan: P
 
 
 def main() -> int:
-    from bench.user_paths import write_json
+    from bench.user_paths import device, write_json
     from beam_tensorrt.runners.flink_cluster import FlinkCluster
 
     sys.path.insert(0, str(ROOT / "scripts"))
@@ -199,13 +203,25 @@ def main() -> int:
     ap.add_argument("--after", type=float, default=Plan.after, help="seconds into sending when the fault comes")
     ap.add_argument("--checkpoint-ms", type=int, default=Plan.checkpoint_ms)
     ap.add_argument("--timeout", type=float, default=Plan.timeout, help="seconds to wait for every key after sending")
+    ap.add_argument("--model", default=Plan.model, help="ClassifyText's model (a name or a folder)")
+    ap.add_argument("--max-batch-size", type=int, default=Plan.batch)
+    ap.add_argument("--backend", default=Plan.backend, help="ClassifyText's backend")
+    ap.add_argument("--partitions", type=int, default=Plan.partitions, choices=range(1, 5),
+                    help="input topic partitions = the job's parallelism (the cluster has 4 slots)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     faults = [f for f in args.faults.split(",") if f]
-    plan = Plan(args.messages, args.rate, args.after, args.checkpoint_ms, args.timeout)
+    plan = Plan(messages=args.messages, rate=args.rate, after=args.after, checkpoint_ms=args.checkpoint_ms,
+                timeout=args.timeout, model=args.model, backend=args.backend, partitions=args.partitions,
+                batch=args.max_batch_size)
     unknown = set(faults) - set(FAULTS)
     if unknown:
         ap.error(f"unknown faults {sorted(unknown)}; choose from {', '.join(FAULTS)}")
+    survivors = FlinkCluster.slots * (FlinkCluster.taskmanagers - 1)
+    if "taskmanager" in faults and plan.partitions > survivors:
+        # the job (parallelism = partitions) could not be rescheduled before the TaskManager is back
+        ap.error(f"--partitions {plan.partitions} with the taskmanager fault: the TaskManager left has "
+                 f"{survivors} slots; use --partitions {survivors} or fewer")
     folder = Path(tempfile.mkdtemp(prefix="kafka-faults-"))
     broker = kafka_broker.Broker(folder / "broker")
     io = kafka_io.KafkaIO(folder / "io", flink=True)
@@ -235,7 +251,9 @@ def main() -> int:
               f"{max(stalls):>9.1f}{percentile([t['latency_p50_s'] or 0 for t in rs], 0.5):>7.2f}"
               f"{max(t['latency_p99_s'] or 0 for t in rs):>7.2f}")
     write_json(args.json, {"messages": args.messages, "rate": args.rate, "after_s": args.after,
-                           "checkpoint_ms": args.checkpoint_ms, "trials": trials})
+                           "checkpoint_ms": args.checkpoint_ms, "model": args.model, "backend": args.backend,
+                           "max_batch_size": args.max_batch_size, "partitions": args.partitions, "device": device(),
+                           "trials": trials})
     return 0
 
 
