@@ -89,7 +89,9 @@ class FlinkCluster:
         folder: configuration, logs, checkpoints and staged artifacts.
         taskmanagers: TaskManager JVMs.
         slots: task slots per TaskManager.
-        restart_attempts: restarts Flink makes of a failed job before failing it.
+        restart_attempts: restarts Flink makes of a failed job before failing it, 2 s apart. Ten
+            ride out a worker pool restarting on a loaded host: with three, one streaming trial
+            in ten ran out of attempts while the pool came back and its job failed.
         pool_args: extra ``beam-tensorrt worker-pool`` flags (``--prestart``, ``--preload``...).
         extra_classpath: more jars for every JVM of the cluster, after the runner's own (see
             ``FlinkJobServer``), e.g. Beam's KafkaIO for Kafka sources that Flink checkpoints.
@@ -107,7 +109,7 @@ class FlinkCluster:
     folder: Path
     taskmanagers: int = 2
     slots: int = 2
-    restart_attempts: int = 3
+    restart_attempts: int = 10
     pool_args: list[str] = field(default_factory=list)
     extra_classpath: str = ""
     rest_port: int = 0
