@@ -4,8 +4,8 @@ cluster (``beam-tensorrt flink-cluster`` with Beam 2.62's KafkaIO on its classpa
 the cluster killed (kill -9) while messages flow.
 
 Each trial runs examples/kafka_classify.py on the cluster (``--streaming``, checkpoints every
-``--checkpoint-ms``, parallelism --partitions (2) over an input topic of as many partitions, Python workers from the
-cluster's pool) on topics of its own; once a warm-up message has come out (the job deployed and
+``--checkpoint-ms``, parallelism ``--partitions`` over an input topic of as many partitions, Python
+workers from the cluster's pool) on topics of its own; once a warm-up message has come out (the job deployed and
 reading), it sends N keyed messages at a steady rate and injects the fault ``--after`` seconds into sending, waits until every key came out
 (or ``--timeout``), cancels the job and compares the output topics with the input topic key by key:
 lost (must be 0) and duplicated (at-least-once output writes the messages after the last checkpoint
@@ -14,7 +14,8 @@ message was due to be sent) p50/p99. Faults as in bench.flink_faults: none, task
 worker-pool, sdk-worker.
 
     python -m bench.kafka_faults --trials 10 [--faults none,taskmanager,worker-pool,sdk-worker]
-        [--messages 1000 --rate 50] [--model NAME_OR_DIR --max-batch-size 32] [--json docs/bench/NAME.json]
+        [--messages 1000 --rate 50] [--partitions 2] [--model NAME_OR_DIR --backend auto --max-batch-size 32]
+        [--json docs/bench/NAME.json]
 """
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ class Plan:
     timeout: float = 300.0  # seconds to wait for the warm-up message, and for every key after sending
     model: str = "sentiment-minilm"  # what ClassifyText loads (a name or a folder)
     backend: str = "auto"  # ClassifyText's backend
-    # Partitions of the input topic: one per reader (the job's parallelism, at most the cluster's 4
+    # Partitions of the input topic: one per reader (the job's parallelism, at most the cluster's
     # slots), so that every TaskManager reads and a killed one always takes a reader with it.
     partitions: int = 2
     batch: int = 32  # ClassifyText's max_batch_size
@@ -206,8 +207,9 @@ def main() -> int:
     ap.add_argument("--model", default=Plan.model, help="ClassifyText's model (a name or a folder)")
     ap.add_argument("--max-batch-size", type=int, default=Plan.batch)
     ap.add_argument("--backend", default=Plan.backend, help="ClassifyText's backend")
-    ap.add_argument("--partitions", type=int, default=Plan.partitions, choices=range(1, 5),
-                    help="input topic partitions = the job's parallelism (the cluster has 4 slots)")
+    slots = FlinkCluster.slots * FlinkCluster.taskmanagers
+    ap.add_argument("--partitions", type=int, default=Plan.partitions, choices=range(1, slots + 1),
+                    help=f"input topic partitions = the job's parallelism (the cluster has {slots} slots)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     faults = [f for f in args.faults.split(",") if f]
