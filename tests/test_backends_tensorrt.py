@@ -116,6 +116,19 @@ def test_shared_location_lets_a_second_machine_fetch_instead_of_building(tmp_pat
     assert third.get_or_build("k", fake_build(calls)).read_bytes() == b"PLAN" and len(calls) == 2
 
 
+def test_the_local_cache_named_as_the_shared_one_keeps_its_plans(tmp_path):
+    # Found on an H200: --engine-cache naming the local cache directory copied each new plan (and its
+    # metadata) onto itself, leaving both empty, and the worker then failed on "corrupt metadata".
+    local = tmp_path / "engines"
+    calls = []
+    for shared in (str(local), str(local) + "/", str(tmp_path / "x" / ".." / "engines")):
+        cache = EngineCache(shared=shared, local=local)
+        plan = cache.get_or_build("k", fake_build(calls))
+        assert plan.read_bytes() == b"PLAN"
+        assert PlanMetadata.read(plan).plan_sha256
+    assert len(calls) == 1
+
+
 def test_a_machine_waits_for_anothers_build_lease(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()

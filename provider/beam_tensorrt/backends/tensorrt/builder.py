@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from ...artifact import ModelArtifact
 from ...files import atomic_write, sha256_file
@@ -55,6 +55,7 @@ def _progress_monitor(trt: ModuleType, say: Callable[[str], None]):
 def build_engine(onnx_path: Path, plan_path: Path, profiles: Sequence[Profile], *, precision: str,
                  timing_cache: Optional[Path] = None, workspace_bytes: int = 4 << 30,
                  trt_module: Optional[str] = None, say: Callable[[str], None] = _say) -> PlanMetadata:
+    """Build a strongly typed plan from ``onnx_path``, one optimization profile per ``profiles``."""
     trt = import_tensorrt(trt_module)
     info = runtime_info(trt)
     say(f"{onnx_path.name} -> {plan_path} with {info.trt_module} {info.trt_version} on {info.gpu_name} "
@@ -69,12 +70,31 @@ def build_engine(onnx_path: Path, plan_path: Path, profiles: Sequence[Profile], 
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise RuntimeError(f"TensorRT's ONNX parser rejected {onnx_path}: {errors}")
     config: tensorrt.IBuilderConfig = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
     input_names = [network.get_input(i).name for i in range(network.num_inputs)]
-    for p in profiles:
+    shapes = [{name: p.shapes() for name in input_names} for p in profiles]
+    meta = PlanMetadata(
+        trt_module=info.trt_module, trt_version=info.trt_version, gpu_name=info.gpu_name,
+        compute_capability=info.compute_capability, onnx_sha256=sha256_file(onnx_path), precision=precision,
+        profiles=[p.to_dict() for p in profiles], strongly_typed=True, input_names=input_names)
+    return serialize(trt, builder, network, config, shapes, plan_path, meta, start=start, timing_cache=timing_cache,
+                     workspace_bytes=workspace_bytes, say=say, what=str(onnx_path))
+
+
+def serialize(trt: ModuleType, builder: Any, network: Any, config: Any, shapes: Sequence[dict[str, tuple]],
+              plan_path: Path, meta: PlanMetadata, *, start: float, timing_cache: Optional[Path],
+              workspace_bytes: int, say: Callable[[str], None], what: str) -> PlanMetadata:
+    """Build ``network`` under ``config`` into ``plan_path`` and write ``meta`` beside it.
+
+    Args:
+        shapes: one optimization profile each: input name -> (min, opt, max) shapes.
+        meta: the plan's metadata; the build fills in its digest, time and timing cache size.
+        start: when the build began (``time.monotonic()``), for its duration.
+        what: the network's source, for messages.
+    """
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    for profile_shapes in shapes:
         profile: tensorrt.IOptimizationProfile = builder.create_optimization_profile()
-        lo, opt, hi = p.shapes()
-        for name in input_names:
+        for name, (lo, opt, hi) in profile_shapes.items():
             profile.set_shape(name, lo, opt, hi)
         config.add_optimization_profile(profile)
     cache_bytes = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
@@ -95,16 +115,13 @@ def build_engine(onnx_path: Path, plan_path: Path, profiles: Sequence[Profile], 
         say(f"no progress monitor with this TensorRT ({e})")
     serialized: Optional[tensorrt.IHostMemory] = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise RuntimeError(f"TensorRT failed to build a plan from {onnx_path} (see the log above)")
+        raise RuntimeError(f"TensorRT failed to build a plan from {what} (see the log above)")
     atomic_write(plan_path, bytes(serialized))
     if timing_cache is not None and use_timing_cache:
         atomic_write(timing_cache, bytes(config.get_timing_cache().serialize()))
-    meta = PlanMetadata(
-        trt_module=info.trt_module, trt_version=info.trt_version, gpu_name=info.gpu_name,
-        compute_capability=info.compute_capability, onnx_sha256=sha256_file(onnx_path), precision=precision,
-        profiles=[p.to_dict() for p in profiles], strongly_typed=True, plan_sha256=sha256_file(plan_path),
-        input_names=input_names, build_seconds=round(time.monotonic() - start, 1),
-        timing_cache_bytes_before=len(cache_bytes))
+    meta.plan_sha256 = sha256_file(plan_path)
+    meta.build_seconds = round(time.monotonic() - start, 1)
+    meta.timing_cache_bytes_before = len(cache_bytes)
     atomic_write(Path(metadata_path(plan_path)), meta.to_json().encode())
     say(f"wrote {plan_path} ({plan_path.stat().st_size / 1e6:.1f} MB) in {meta.build_seconds:.0f} s")
     return meta

@@ -39,6 +39,10 @@ class EngineCache:
                  lease_seconds: float = 900, poll_seconds: float = 5):
         self.shared = shared.rstrip("/") if shared else None
         self.local = Path(local) if local else cache_root() / "engines"
+        if self.shared and "://" not in self.shared and Path(self.shared).resolve() == self.local.resolve():
+            # The local cache named as the shared one: publishing a plan would copy it onto itself
+            # (emptying it); it is simply the local cache.
+            self.shared = None
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
 
