@@ -79,9 +79,9 @@ def main() -> int:
         dev_groups = list(clf.groups(dev))
         clf.close()
 
-        results: dict = {"model": args.model, "device": device(), "tensorrt": info.trt_version, "rows_per_group": args.rows,
-                         "group_tokens": int(group.real_tokens), "group_rows": len(group.sequence), "dev_rows": len(dev),
-                         "plans": {}}
+        results: dict = {"model": args.model, "device": device(), "tensorrt": info.trt_version,
+                         "rows_per_group": args.rows, "group_tokens": int(group.real_tokens),
+                         "group_rows": len(group.sequence), "dev_rows": len(dev), "plans": {}}
 
         def packed_arrays(batch) -> dict:
             return batch.feeds(["input_ids", "segment_ids", "token_type_ids", "position_ids"])

@@ -109,7 +109,8 @@ def unsupported(model: PooledBert, compute_capability: str, max_seq_len: int) ->
     if max_seq_len > MAX_ROW_TOKENS:
         return f"max_seq_len {max_seq_len} (the fused kernels take rows of up to {MAX_ROW_TOKENS} tokens)"
     if compute_capability not in COMPUTE_CAPABILITIES:
-        return f"compute capability {compute_capability} (the fused kernels exist for {', '.join(COMPUTE_CAPABILITIES)})"
+        return (f"compute capability {compute_capability} "
+                f"(the fused kernels exist for {', '.join(COMPUTE_CAPABILITIES)})")
     return None
 
 
