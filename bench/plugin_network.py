@@ -439,7 +439,6 @@ def build_plugin_plan(model: PooledBert, onnx_sha256: str, plan_path: Path, *, m
 # -- int8 ranges -----------------------------------------------------------------------------------
 
 GEMMS_PER_LAYER = 6  # query, key, value, attention output, intermediate, output
-PERCENTILE = 99.99  # as the product's int8 calibration (backends/tensorrt/calibration.py)
 
 
 def activation_ranges(onnx_path: Path, batches: Sequence[dict[str, np.ndarray]], masks: Sequence[np.ndarray],
@@ -450,6 +449,7 @@ def activation_ranges(onnx_path: Path, batches: Sequence[dict[str, np.ndarray]],
     import onnx
     import onnxruntime as ort
 
+    from beam_tensorrt.backends.tensorrt.calibration import PERCENTILE  # the statistic int8 Q/DQ plans use
     from beam_tensorrt.backends.tensorrt.qdq import quantizable_matmuls
 
     model = onnx.load(str(onnx_path))
@@ -489,8 +489,9 @@ class EngineRunner:
     compare plans' logits and to time a group's GPU work (a CUDA graph replayed, timed by events)."""
 
     def __init__(self, plan_path: Path):
-        from beam_tensorrt.backends.tensorrt.platform import cudart_module, import_tensorrt
+        from beam_tensorrt.backends.tensorrt.platform import cuda_check, cudart_module, import_tensorrt
 
+        self._check = cuda_check
         self.trt = trt = import_tensorrt()
         trt.init_libnvinfer_plugins(trt.Logger(trt.Logger.ERROR), "")
         self.cudart = cudart_module()
@@ -503,11 +504,6 @@ class EngineRunner:
         self.context = self.engine.create_execution_context()
         self.stream = self._check(self.cudart.cudaStreamCreateWithFlags(self.cudart.cudaStreamNonBlocking))
         self.buffers: dict[str, tuple[int, int]] = {}  # name -> (pointer, bytes)
-
-    def _check(self, result: Any) -> Any:
-        from beam_tensorrt.backends.tensorrt.platform import cuda_check
-
-        return cuda_check(result)
 
     def _buffer(self, name: str, nbytes: int) -> int:
         ptr, size = self.buffers.get(name, (0, 0))
