@@ -153,7 +153,8 @@ def test_progress_lines_then_a_summary_when_not_a_terminal(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.strip().splitlines()
     progress = [line for line in lines if " / 800 (" in line]
-    assert progress and all("rows/s" in line for line in progress), proc.stderr
+    assert any("rows/s" in line for line in progress), proc.stderr
+    assert all(("starting" in line) == line.startswith("beam-tensorrt: 0 / 800") for line in progress), proc.stderr
     assert lines[-1].startswith("beam-tensorrt: classified 800 rows -> ") and "rows/s" in lines[-1]
 
 

@@ -58,7 +58,26 @@ def check_paths(input_path: str, output_path: str, errors_path: str | None) -> N
     if local and not is_dir:
         input_format(input_path)
     output_format("--output", output_path)
+    _check_writable("--output", output_path)
     if errors_path:
         output_format("--errors", errors_path, ERRORS_FORMATS)
+        _check_writable("--errors", errors_path)
         if os.path.abspath(errors_path) == os.path.abspath(output_path):
             raise UsageError(f"--errors {errors_path!r} is the --output file; name another")
+
+
+def _check_writable(flag: str, path: str) -> None:
+    if "://" not in path and os.path.isdir(path):
+        raise UsageError(f"{flag} {path!r} is a directory; name a file, e.g. {os.path.join(path, 'out' + suffix(path))}"
+                         if suffix(path) else f"{flag} {path!r} is a directory; name a file in it")
+
+
+def check_not_an_input(flag: str, path: str, inputs: list[str]) -> None:
+    """Refuse an output path that is one of the input files (it would be overwritten by the job)."""
+    if "://" in path:
+        same = path in inputs
+    else:
+        target = os.path.realpath(path)
+        same = any("://" not in f and os.path.realpath(f) == target for f in inputs)
+    if same:
+        raise UsageError(f"{flag} {path!r} is an input file: the job would overwrite what it reads; name another")

@@ -44,6 +44,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with a mistake reported as every other one is: one line, exit status 2."""
 
     def error(self, message: str):  # type: ignore[override]
+        if message.startswith("unrecognized arguments"):
+            message += " (Beam options go after --; quote a glob: --input 'data/*.csv')"
         self.exit(2, f"beam-tensorrt: error: {message} (see {self.prog} --help)\n")
 
 
@@ -61,7 +63,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = bool({"-v", "--verbose"} & set(argv[:1]))
     quiet_logging(verbose)  # before anything imports Beam, whose imports log
-    args = parser().parse_args(argv)
+    # Beam's options come after "--", whole: a stray word before it is a mistake, not Beam's.
+    split = argv.index("--") if "--" in argv else len(argv)
+    p = parser()
+    args = p.parse_args(argv[:split])
+    beam_options = argv[split + 1:]
+    if beam_options:
+        if not hasattr(args, "beam_options"):
+            p.error(f"{args.command} takes no Beam options (after --)")
+        args.beam_options = [*args.beam_options, *beam_options]
     try:
         return args.func(args)
     except KeyboardInterrupt:

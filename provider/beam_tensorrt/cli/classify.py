@@ -1,7 +1,6 @@
 """``beam-tensorrt classify``: the main job, ClassifyText over files in a local Beam pipeline."""
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import time
@@ -42,9 +41,8 @@ def add(sub) -> None:
                    help="seconds between progress lines when stderr is not a terminal (default: 10)")
     p.add_argument("--runner", default="FnApiRunner",
                    help="Beam runner (default: FnApiRunner, Beam's local runner; --workers applies to it)")
-    p.add_argument("beam_options", nargs=argparse.REMAINDER,
-                   help="after --: Beam pipeline options, e.g. -- --s3_region_name=eu-west-1 for s3:// paths")
-    p.set_defaults(func=run)
+    p.epilog = "Beam pipeline options go after --, e.g. -- --s3_region_name=eu-west-1 for s3:// paths."
+    p.set_defaults(func=run, beam_options=[])
 
 
 def _workers(value: str, backend: str, gpus: int) -> int:
@@ -97,7 +95,7 @@ def run(args) -> int:
         result = classify_file(args.input, args.output, errors_path=args.errors, workers=workers, gpus=gpus,
                                shards=args.shards,
                                batch_rows=args.batch_size, runner=args.runner,
-                               pipeline_args=[a for a in args.beam_options if a != "--"], on_start=on_start,
+                               pipeline_args=args.beam_options, on_start=on_start,
                                **{name: getattr(config, name) for name in CONFIG_FLAGS})
     except BaseException:
         if not stopped_by:

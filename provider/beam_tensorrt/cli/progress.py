@@ -16,15 +16,25 @@ class ProgressReporter:
         self.tty = stream.isatty()
         self.start = time.monotonic()
         self._stop: threading.Event | None = None
+        self._first: tuple[float, int] | None = None  # (when, rows) of the first rows seen done
 
-    def line(self, done: int, errors: int) -> str:
-        elapsed = max(time.monotonic() - self.start, 1e-6)
-        rate = (done + errors) / elapsed
-        left = max(self.total - done - errors, 0)
+    def line(self, done: int, errors: int, now: float | None = None) -> str:
+        """The progress line. The rate, and the time left from it, count from the first rows done:
+        until then the job was starting (loading the model, reading), which says nothing of its pace."""
+        now = time.monotonic() if now is None else now
+        finished = done + errors
+        share = f" / {self.total:,} ({100 * finished / self.total:.0f}%)" if self.total else ""
+        if not finished:
+            return f"0{share} rows done, starting ({duration(now - self.start)})"
+        if self._first is None:
+            self._first = (now, finished)
+        since, base = self._first
+        rate = (finished - base) / (now - since) if finished > base and now > since else 0.0
+        left = max(self.total - finished, 0)
         eta = f", ~{duration(left / rate)} left" if rate > 0 and left else ""
-        share = f" / {self.total:,} ({100 * (done + errors) / self.total:.0f}%)" if self.total else ""
         errs = f", {errors:,} {row_word(errors)} rejected" if errors else ""
-        return f"{done + errors:,}{share} {row_word(done + errors)} done{errs}, {rate_text(rate)}{eta}"
+        pace = rate_text(rate) if rate > 0 else "measuring the rate"
+        return f"{finished:,}{share} {row_word(finished)} done{errs}, {pace}{eta}"
 
     def begin(self, done: Callable[[], tuple[int, int]]) -> None:
         """Report every ``interval`` seconds what ``done()`` says: (rows classified, rows rejected)."""

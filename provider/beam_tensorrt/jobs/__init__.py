@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import apache_beam as beam
 
-from ..formats import RejectedRow, UsageError, output_format
+from ..formats import RejectedRow, UsageError, check_not_an_input, output_format
 from ..rows import ERRORS_TAG
 from . import inputs, outputs
 
@@ -78,6 +78,10 @@ def classify_file(input_path: str, output_path: str, *, errors_path: Optional[st
     out_fmt = output_format("--output", output_path)
     FileSystems.set_options(PipelineOptions([f"--runner={runner}", *(pipeline_args or [])]))
     src = inputs.source(input_path)
+    for flag, path in (("--output", output_path), ("--errors", errors_path)):
+        if path:
+            for target in outputs.shard_names(path, shards if flag == "--output" else 1):
+                check_not_an_input(flag, target, list(src.files))
     text_field = config.get("text_field", "text")
     declared = inputs.columns(src)
     if declared is not None and text_field not in declared:
@@ -92,9 +96,11 @@ def classify_file(input_path: str, output_path: str, *, errors_path: Optional[st
         on_start(total, folder)
         with _runner(runner, workers, config, gpus) as (beam_runner, extra):
             options = PipelineOptions([f"--runner={runner}", *extra, *(pipeline_args or [])])
-            pipeline = _pipeline(options, beam_runner, src, parts, folder, out_fmt, errors_path, batch_rows, config)
+            pipeline, fields = _pipeline(options, beam_runner, src, parts, folder, out_fmt, errors_path, batch_rows,
+                                         config)
             pipeline.run().wait_until_finish()
-        counts, written = outputs.assemble(folder, output_path, out_fmt, shards, errors_path)
+        schema = outputs.output_schema(inputs.declared_schema(src, text_field), fields)
+        counts, written = outputs.assemble(folder, output_path, out_fmt, shards, errors_path, schema)
         return JobResult(counts, written, total)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -157,7 +163,10 @@ def _pipeline(options, beam_runner, src: inputs.Source, parts: list[inputs.Part]
     _ = result["output"] | "Write" >> beam.ParDo(_WriteTables(folder, out_fmt, user_truncated))
     _ = ((read[ERRORS_TAG], result[ERRORS_TAG]) | "AllErrors" >> beam.Flatten()
          | "WriteErrors" >> beam.ParDo(_WriteErrors(folder, src.files, errors_path is not None)))
-    return p
+    # the prediction fields as the output has them (the truncation column only if the user named it)
+    fields = [(user_truncated if name == outputs.TRUNCATED else name, kind)
+              for name, kind in classify.config.output_fields if name != outputs.TRUNCATED or user_truncated]
+    return p, fields
 
 
 class _ReadPart(beam.DoFn):

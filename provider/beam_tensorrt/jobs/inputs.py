@@ -3,9 +3,12 @@ into Arrow tables (no Python object per row on the way in).
 
 A part is a byte range that starts and ends on a record boundary (TSV, CSV, JSON lines, text) or a
 run of row groups (Parquet), so a worker reads it alone and knows the number of its first row. The
-planning pass reads every text file once, as counting its rows for the progress bar did anyway: a
-CSV record ends at a newline preceded by an even number of quote characters (RFC 4180 doubles the
-quotes inside a quoted value), so values that span lines stay whole.
+planning pass reads every text file once, as counting its rows for the progress bar did anyway.
+The rows are exactly the reference parsers': Python's ``csv`` module for CSV and TSV (record ends
+found as it finds them, ``records``), ``json`` for JSON lines (a line each), pyarrow for Parquet.
+Arrow's readers read each part where they agree with the reference; where they would not (a part
+that is not UTF-8, a quoted value left open at the end of the file, a JSON line Arrow refuses) the
+reference reads it, so rows classified + rows rejected are always the reference's rows.
 
 Every table carries two hidden columns, the file's index in the job and the row's 1-based number in
 that file, so that rejected rows are reported with their place and outputs are assembled in input
@@ -23,13 +26,15 @@ import numpy as np
 import pyarrow as pa
 
 from ..formats import UsageError, input_format
+from .records import RecordScanner
 
 FILE_COLUMN = "__beam_tensorrt_file"  # int32: the file's index in Source.files
 ROW_COLUMN = "__beam_tensorrt_row"  # int64: the row's number in its file, from 1 (a header is not a row)
 HIDDEN = (FILE_COLUMN, ROW_COLUMN)
 SCAN_CHUNK = 1 << 26  # bytes read at a time by the planning pass
-NEWLINE, QUOTE = 10, 34
+NEWLINE = 10
 BOM = b"\xef\xbb\xbf"
+DELIMITERS = {"tsv": "\t", "csv": ","}
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Part:
     end: int
     first_row: int
     rows: int
+    exact: bool = False  # read with Python's csv module (Arrow's reader would not read it as that does)
 
 
 @dataclass(frozen=True)
@@ -107,26 +113,53 @@ def source(path: str) -> Source:
 
 
 def _header(path: str, fmt: str) -> tuple[str, ...]:
+    """The column names: the file's first record, read as Python's ``csv`` module reads it."""
     with _open(path) as f:
-        line = io.TextIOWrapper(f, encoding="utf-8-sig", errors="replace", newline="").readline()
-    delimiter = "\t" if fmt == "tsv" else ","
-    names = next(csv.reader([line], delimiter=delimiter,
-                            quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL), [])
+        start = len(BOM) if f.read(len(BOM)) == BOM else 0
+        f.seek(start)
+        scanner = RecordScanner(DELIMITERS[fmt], quoted=fmt == "csv", start=start)
+        data = b""
+        while chunk := f.read(1 << 16):
+            data += chunk
+            if len(scanner.feed(chunk).offsets):
+                break
+        else:
+            scanner.finish()
+        end = scanner.last_end + 1 - start if scanner.last_end >= start else len(data)
+    names = next(iter(_records(data[:end], fmt)), [])
     if not names or not "".join(names).strip():
         raise UsageError(f"--input {path!r} has no header row (a {fmt.upper()} file's first line names its columns)")
     return tuple(n.strip() for n in names)
 
 
+def _records(data: bytes, fmt: str):
+    """Python's ``csv`` reader over ``data`` in the documented dialect (bytes that are not UTF-8
+    kept as surrogates), blank records included as ``[]``."""
+    text = io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")
+    if fmt == "tsv":
+        return csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE)
+    return csv.reader(text)
+
+
 def columns(src: Source) -> Optional[list[str]]:
     """The input's columns where the format declares them (TSV/CSV headers, Parquet's schema);
     None for JSON lines and text."""
+    schema = declared_schema(src, "")
+    return None if schema is None or src.fmt == "txt" else schema.names
+
+
+def declared_schema(src: Source, text_field: str) -> Optional[pa.Schema]:
+    """The rows' schema where the format declares it (TSV/CSV: a string a header name; Parquet: its
+    own; text: the one text field); None for JSON lines, whose fields are only known row by row."""
     if src.fmt in ("tsv", "csv"):
-        return list(src.headers[0])
+        return pa.schema([(name, pa.string()) for name in src.headers[0]])
     if src.fmt == "parquet":
         import pyarrow.parquet as pq
 
         with _open(src.files[0]) as f:
-            return list(pq.ParquetFile(f).schema_arrow.names)
+            return pq.ParquetFile(f).schema_arrow
+    if src.fmt == "txt":
+        return pa.schema([(text_field, pa.string())])
     return None
 
 
@@ -159,47 +192,86 @@ def _plan_parquet(index: int, path: str, part_rows: int) -> list[Part]:
 
 def _plan_text(index: int, path: str, fmt: str, part_bytes: int) -> list[Part]:
     """Parts of a text file, cut after record ends, with the number of each part's first row."""
-    quoted = fmt == "csv"
+    if fmt in ("tsv", "csv"):
+        return _plan_delimited(index, path, fmt, part_bytes)
     parts: list[Part] = []
     with _open(path) as f:
-        head = f.read(len(BOM))
-        start = len(BOM) if head == BOM else 0
-        if fmt in ("tsv", "csv"):  # the header: up to its first record end
-            f.seek(start)
-            first = f.readline()
-            start += len(first)
+        start = len(BOM) if f.read(len(BOM)) == BOM else 0
         f.seek(start)
-        offset, parity = start, 0  # bytes read so far; quote characters seen, mod 2
-        part_start, part_first, rows = start, 1, 0  # rows: records ended since the part's start
+        offset, part_start, part_first, rows = start, start, 1, 0  # rows: lines ended since the part's start
         last_byte = b"\n"
         while chunk := f.read(SCAN_CHUNK):
-            data = np.frombuffer(chunk, dtype=np.uint8)
-            newlines = np.flatnonzero(data == NEWLINE)
-            if quoted:
-                quotes = np.cumsum(data == QUOTE, dtype=np.int64)
-                ends = newlines[(parity + quotes[newlines]) % 2 == 0] if len(newlines) else newlines
-                parity = int(parity + (quotes[-1] if len(quotes) else 0)) % 2
-            else:
-                ends = newlines
-            ends = ends + offset  # absolute offsets of the newlines that end records
-            # Cut after the first record end past each target size within this chunk.
-            while len(ends):
-                target = part_start + part_bytes
-                i = int(np.searchsorted(ends, target - 1))
-                if i >= len(ends):
-                    break
-                cut = int(ends[i]) + 1
-                n = rows + i + 1
+            ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == NEWLINE) + offset
+            for cut in _cuts(ends, part_start, part_bytes):
+                n = rows + int(np.searchsorted(ends, cut - 1)) + 1
                 parts.append(Part(index, part_start, cut, part_first, n))
                 part_start, part_first, rows = cut, part_first + n, 0
-                ends = ends[i + 1:]
+                ends = ends[ends >= cut]
             rows += len(ends)
             offset += len(chunk)
             last_byte = chunk[-1:]
         if last_byte != b"\n" and offset > part_start:
+            rows += 1  # a last line without a newline
+        if offset > part_start:
+            parts.append(Part(index, part_start, offset, part_first, rows))
+    return parts
+
+
+def _cuts(ends: np.ndarray, part_start: int, part_bytes: int) -> list[int]:
+    """Where to cut after the record ends ``ends`` (ascending offsets of their last bytes): after the
+    first end at or past each target size, counted from ``part_start``."""
+    cuts = []
+    while len(ends):
+        i = int(np.searchsorted(ends, part_start + part_bytes - 1))
+        if i >= len(ends):
+            break
+        part_start = int(ends[i]) + 1
+        cuts.append(part_start)
+        ends = ends[i + 1:]
+    return cuts
+
+
+def _plan_delimited(index: int, path: str, fmt: str, part_bytes: int) -> list[Part]:
+    """Parts of a TSV or CSV file, cut after record ends as Python's ``csv`` module finds them
+    (``records``), less the header; a part's rows are its records with something in them."""
+    parts: list[Part] = []
+    with _open(path) as f:
+        start = len(BOM) if f.read(len(BOM)) == BOM else 0
+        f.seek(start)
+        scanner = RecordScanner(DELIMITERS[fmt], quoted=fmt == "csv", start=start)
+        offset, part_start, part_first, rows = start, None, 1, 0
+        chunk = b""
+
+        def settle(ends) -> None:
+            nonlocal part_start, part_first, rows
+            offsets, is_row = ends.offsets, ends.rows
+            if part_start is None:  # the first record is the header
+                if not len(offsets):
+                    return
+                part_start = int(offsets[0]) + 1
+                offsets, is_row = offsets[1:], is_row[1:]
+            counted = np.cumsum(is_row)
+            done = 0
+            for cut in _cuts(offsets, part_start, part_bytes):
+                i = int(np.searchsorted(offsets, cut - 1))
+                n = rows + int(counted[i]) - done
+                if n:
+                    parts.append(Part(index, part_start, cut, part_first, n))
+                part_start, part_first, rows, done = cut, part_first + n, 0, int(counted[i])
+            rows += (int(counted[-1]) if len(counted) else 0) - done
+
+        while chunk := f.read(SCAN_CHUNK):
+            settle(scanner.feed(chunk))
+            offset += len(chunk)
+        settle(scanner.finish())
+        if part_start is None:
+            return parts  # a header and nothing else
+        if scanner.tail_is_row(offset):
             rows += 1  # a last record without a newline
         if rows:
-            parts.append(Part(index, part_start, offset, part_first, rows))
+            # A quoted value still open at the end of the file runs to its end in Python's reader
+            # (Arrow's rejects the record): that part is read by Python's reader.
+            parts.append(Part(index, part_start, offset, part_first, rows, exact=scanner.inside_quotes))
     return parts
 
 
@@ -218,7 +290,7 @@ def read_part(src: Source, part: Part, text_field: str, batch_rows: int) -> tupl
             row = part.first_row
             for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows,
                                                         row_groups=list(range(part.start, part.end))):
-                tables.append(_numbered(pa.Table.from_batches([batch]), part.file, row))
+                tables.append(_utf8_checked(_numbered(pa.Table.from_batches([batch]), part.file, row), text_field, bad))
                 row += batch.num_rows
         return tables, bad
     with _open(path) as f:
@@ -230,7 +302,53 @@ def read_part(src: Source, part: Part, text_field: str, batch_rows: int) -> tupl
         table = _read_json_lines(data, text_field, part, bad)
     else:
         table = _read_delimited(data, src.headers[part.file], src.fmt, part, bad)
+    table = _utf8_checked(table, text_field, bad)
     return [table.slice(i, batch_rows) for i in range(0, table.num_rows, batch_rows)] or [], bad
+
+
+def _utf8_checked(table: pa.Table, text_field: str, bad: list[BadRow]) -> pa.Table:
+    """``table`` less the rows whose string fields other than the text are not valid UTF-8, which go
+    to ``bad`` (no writer could write them). The text field's are ClassifyTextBatches' to reject,
+    as for every source of tables."""
+    invalid: dict[int, str] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if name == text_field or not pa.types.is_string(column.type):
+            continue
+        try:
+            column.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        for i, raw in enumerate(column.cast(pa.binary()).to_pylist()):
+            if raw is not None and i not in invalid:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    invalid[i] = f"field '{name}' is not valid UTF-8 ({e.reason} at byte {e.start})"
+    if not invalid:
+        return table
+    files, rows = table.column(FILE_COLUMN).to_pylist(), table.column(ROW_COLUMN).to_pylist()
+    shown = table.drop_columns(list(HIDDEN))
+    for i, reason in sorted(invalid.items()):
+        values = _row_bytes_as_text(shown.slice(i, 1))
+        bad.append(BadRow(files[i], rows[i], json.dumps(values, ensure_ascii=False, default=str), reason))
+    keep = np.ones(table.num_rows, dtype=bool)
+    keep[list(invalid)] = False
+    return table.filter(pa.array(keep))
+
+
+def _row_bytes_as_text(row: pa.Table) -> dict:
+    """A one-row table as a dict, its strings decoded with what is not UTF-8 replaced."""
+    out = {}
+    for name in row.column_names:
+        column = row.column(name)
+        if pa.types.is_string(column.type):
+            raw = column.cast(pa.binary())[0].as_py()
+            out[name] = None if raw is None else raw.decode("utf-8", "replace")
+        else:
+            out[name] = column[0].as_py()
+    return out
 
 
 def _numbered(table: pa.Table, file: int, first_row: int, rows: Optional[np.ndarray] = None) -> pa.Table:
@@ -256,6 +374,10 @@ def _read_text(data: bytes, text_field: str, part: Part) -> pa.Table:
 def _read_delimited(data: bytes, header: Sequence[str], fmt: str, part: Part, bad: list[BadRow]) -> pa.Table:
     import pyarrow.csv as pcsv
 
+    if part.exact or not _is_utf8(data):
+        # Arrow's reader cannot hand a row of the wrong length whose bytes are not UTF-8 to its
+        # handler (it fails the whole part): Python's reader takes such a part.
+        return _read_delimited_by_python(data, header, fmt, part, bad)
     invalid: list[tuple[int, str, int]] = []
 
     def on_invalid(row) -> str:
@@ -263,14 +385,16 @@ def _read_delimited(data: bytes, header: Sequence[str], fmt: str, part: Part, ba
         return "skip"
 
     names = list(header)
-    table = pcsv.read_csv(
-        pa.py_buffer(data),
-        read_options=pcsv.ReadOptions(column_names=names, use_threads=False, block_size=max(len(data), 1) + 1),
-        parse_options=pcsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",",
-                                        quote_char=False if fmt == "tsv" else '"',
-                                        newlines_in_values=fmt == "csv", invalid_row_handler=on_invalid),
-        convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, check_utf8=False,
-                                            strings_can_be_null=False, quoted_strings_can_be_null=False))
+    try:
+        table = pcsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pcsv.ReadOptions(column_names=names, use_threads=False, block_size=max(len(data), 1) + 1),
+            parse_options=pcsv.ParseOptions(delimiter=DELIMITERS[fmt], quote_char=False if fmt == "tsv" else '"',
+                                            newlines_in_values=fmt == "csv", invalid_row_handler=on_invalid),
+            convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, check_utf8=False,
+                                                strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid:  # whatever else Arrow's reader refuses, Python's reads
+        return _read_delimited_by_python(data, header, fmt, part, bad)
     rows = None
     if invalid:
         skipped = np.array([n for n, _, _ in invalid], dtype=np.int64)
@@ -280,6 +404,38 @@ def _read_delimited(data: bytes, header: Sequence[str], fmt: str, part: Part, ba
             bad.append(BadRow(part.file, part.first_row + number - 1, text,
                               f"expected {len(names)} columns, got {got}"))
     return _numbered(table, part.file, part.first_row, rows)
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8 (Arrow's check, without a copy)."""
+    offsets = np.array([0, len(data)], dtype=np.int32)
+    try:
+        pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]).validate(full=True)
+        return True
+    except pa.ArrowInvalid:
+        return False
+
+
+def _read_delimited_by_python(data: bytes, header: Sequence[str], fmt: str, part: Part,
+                              bad: list[BadRow]) -> pa.Table:
+    """The part read by Python's ``csv`` module itself (its values' bytes kept as they were)."""
+    names = list(header)
+    values: list[list[bytes]] = [[] for _ in names]
+    numbers: list[int] = []
+    row = part.first_row
+    for record in _records(data, fmt):
+        if not record:
+            continue  # a blank line: no row
+        if len(record) != len(names):
+            bad.append(BadRow(part.file, row, DELIMITERS[fmt].join(record).encode("utf-8", "surrogateescape")
+                              .decode("utf-8", "replace"), f"expected {len(names)} columns, got {len(record)}"))
+        else:
+            for column, value in zip(values, record):
+                column.append(value.encode("utf-8", "surrogateescape"))
+            numbers.append(row)
+        row += 1
+    table = pa.table({n: pa.array(v, pa.binary()).view(pa.string()) for n, v in zip(names, values)})
+    return _numbered(table, part.file, part.first_row, np.array(numbers, dtype=np.int64))
 
 
 def _read_json_lines(data: bytes, text_field: str, part: Part, bad: list[BadRow]) -> pa.Table:
@@ -294,6 +450,7 @@ def _read_json_lines(data: bytes, text_field: str, part: Part, bad: list[BadRow]
                 use_threads=False, block_size=max(len(data), 1) + 1))
             # Arrow skips blank lines (rows here, rejected below): then its count falls short.
             if (table.num_rows == part.rows and text_field in table.column_names
+                    and pa.types.is_string(table.schema.field(text_field).type)
                     and not table.column(text_field).null_count):
                 return _numbered(table, part.file, part.first_row)
         except pa.ArrowInvalid:
@@ -342,10 +499,7 @@ def _table_of(objects: list[dict], text_field: str) -> pa.Table:
     """Rows as a table; a field whose values Arrow cannot type together is kept as JSON text."""
     if not objects:
         return pa.table({text_field: pa.array([], pa.string())})
-    try:
-        return pa.Table.from_pylist(objects)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        pass
+    # Every row's fields (``Table.from_pylist`` would take the first row's alone).
     names = list(dict.fromkeys(k for obj in objects for k in obj))
     columns = {}
     for name in names:

@@ -87,11 +87,16 @@ def encode(table: pa.Table, fmt: str) -> bytes:
     return sink.getvalue()
 
 
-def write_table(folder: str, fmt: str, table: pa.Table, keep_truncated: Optional[str]) -> None:
+def _empty_numbered(schema: pa.Schema) -> pa.Table:
+    return schema.empty_table().append_column(FILE_COLUMN, pa.array([], pa.int32())).append_column(
+        ROW_COLUMN, pa.array([], pa.int64()))
+
+
+def write_table(folder: str, fmt: str, table: pa.Table, keep_truncated: Optional[str], keep_empty: bool = False) -> None:
     """Write a classified table (hidden columns dropped) to ``folder``, named by its place."""
-    if not table.num_rows:
+    if not table.num_rows and not keep_empty:
         return
-    file, row = table.column(FILE_COLUMN)[0].as_py(), table.column(ROW_COLUMN)[0].as_py()
+    file, row = (table.column(FILE_COLUMN)[0].as_py(), table.column(ROW_COLUMN)[0].as_py()) if table.num_rows else (0, 0)
     truncated = 0
     if TRUNCATED in table.column_names:
         truncated = int(pa.compute.sum(table.column(TRUNCATED)).as_py() or 0)
@@ -148,24 +153,52 @@ def counts(folder: str) -> Counts:
     return c
 
 
-def assemble(folder: str, output: str, fmt: str, shards: int, errors_path: Optional[str]) -> tuple[Counts, list[str]]:
+ARROW_TYPES = {str: pa.string(), float: pa.float64(), bool: pa.bool_()}
+
+
+def output_schema(columns: Optional[pa.Schema], predictions: Sequence[tuple[str, Any]]) -> Optional[pa.Schema]:
+    """The output's schema: the input's declared columns, then the prediction fields (``(name,
+    Python type)``, as ``ClassifyTextConfig.output_fields`` lists them); None where the input
+    declares none (JSON lines)."""
+    if columns is None:
+        return None
+    added = [(name, ARROW_TYPES.get(kind, pa.list_(pa.float64()))) for name, kind in predictions]
+    return pa.schema([*columns, *added])
+
+
+def assemble(folder: str, output: str, fmt: str, shards: int, errors_path: Optional[str],
+             schema: Optional[pa.Schema] = None) -> tuple[Counts, list[str]]:
     """Put the workers' files together in input order: ``output`` (or ``shards`` files named after
-    it) and the errors file; returns the counts and the files written."""
+    it) and the errors file; returns the counts and the files written. ``schema``: what an output
+    with no row holds (Parquet's columns, a CSV header)."""
     names = sorted(n for n in os.listdir(folder) if _NAME.match(n))
+    if not names and schema is not None:  # no row: an empty table keeps the columns
+        write_table(folder, fmt, _empty_numbered(schema), None, keep_empty=True)
+        names = sorted(n for n in os.listdir(folder) if _NAME.match(n))
     errors = sorted(n for n in os.listdir(folder) if _ERRORS.match(n))
     written = []
     targets = shard_names(output, shards)
     for target, group in zip(targets, _split(names, len(targets))):
         _assemble_one([Path(folder) / n for n in group], target, fmt)
         written.append(target)
-    if errors_path:
-        from apache_beam.io.filesystems import FileSystems
-
-        if errors:
+    if errors_path:  # written also when empty: a script counting its lines finds 0, not a missing file
+        if errors or "://" not in errors_path:
             _concatenate([Path(folder) / n for n in errors], errors_path, skip_first_line=False)
-        elif FileSystems.exists(errors_path):  # a file from an earlier run would read as this run's
-            FileSystems.delete([errors_path])
+        else:
+            _empty_remote(errors_path)
     return counts(folder), written
+
+
+def _empty_remote(path: str) -> None:
+    """An empty file on a Beam filesystem, where it can make one: Beam's S3 filesystem cannot (an
+    upload of no part is refused), so there an earlier run's file is removed and none is left."""
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        FileSystems.create(path).close()
+    except Exception:
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
 
 
 def shard_names(output: str, shards: int) -> list[str]:

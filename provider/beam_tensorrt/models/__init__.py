@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..artifact import ModelArtifact
+from ..artifact import ArtifactError, ModelArtifact
 from . import sentiment_minilm
 from .bert import PooledBert, load_pooled_bert
 from .named import PACKAGE_PREFIX, MissingEncoderError, NamedModel, package_model_dir
@@ -25,8 +25,27 @@ def check_model(model: str) -> None:
         NAMED_MODELS[model].check()
         return
     if "://" in model:
-        return  # remote (gs://, s3://...) artifacts are checked when workers fetch them
+        _check_remote(model)  # its files are fetched and checked by the workers
+        return
+    if not Path(model).exists() and "/" not in model and "\\" not in model:
+        raise ArtifactError(f"model {model!r} is not a named model ({', '.join(sorted(NAMED_MODELS))}) "
+                            "nor an artifact directory")
     ModelArtifact.load(model, verify_checksum=True)  # a corrupt file fails here, not on every worker
+
+
+def _check_remote(url: str) -> None:
+    """A remote artifact's manifest is there, through a filesystem Beam has installed."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from ..artifact import MANIFEST
+
+    manifest = url.rstrip("/") + "/" + MANIFEST
+    try:
+        found = FileSystems.exists(manifest)
+    except Exception as e:  # no filesystem for the scheme, no credentials...
+        raise ArtifactError(f"model artifact {url!r} cannot be read: {str(e).splitlines()[0]}") from None
+    if not found:
+        raise ArtifactError(f"model artifact {url!r} has no {MANIFEST} (not an artifact, or it does not exist)")
 
 
 def resolve_model(model: str) -> ModelArtifact:
