@@ -9,15 +9,24 @@ import pytest
 from beam_tensorrt.backends.base import InferenceSession
 
 ROOT = Path(__file__).resolve().parents[1]
-SST2 = Path(os.environ.get("SST2_DIR", ROOT.parent / "shared" / "data" / "sst2"))
+# SST-2 (train and dev, MIT; tests/data/sst2/LICENSE) ships with the tests, so that a fresh clone runs the
+# accuracy tests too; SST2_DIR names another copy (uncompressed .tsv files).
+SST2_VENDORED = ROOT / "tests" / "data" / "sst2"
 EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture(scope="session")
-def sst2_dir() -> Path:
-    if not (SST2 / "dev.tsv").is_file():
-        pytest.skip(f"SST-2 data not found at {SST2} (set SST2_DIR)")
-    return SST2
+def sst2_dir(tmp_path_factory) -> Path:
+    if os.environ.get("SST2_DIR"):
+        return Path(os.environ["SST2_DIR"])
+    import gzip
+    import shutil
+
+    folder = tmp_path_factory.mktemp("sst2")
+    for name in ("train.tsv", "dev.tsv"):
+        with gzip.open(SST2_VENDORED / f"{name}.gz", "rb") as src, open(folder / name, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -82,6 +91,21 @@ def python_without_torch_env() -> dict:
 
 
 PY = sys.executable
+
+
+def pytest_configure(config):
+    """Every test process's temporary files (pytest's own, Beam's, the commands' and Java's it starts)
+    in a folder of its own, removed when it ends: a test run leaves nothing in the system's."""
+
+    from beam_tensorrt.files import private_temp_dir
+
+    config._private_temp = private_temp_dir("beam-tensorrt-tests-")
+    config._private_temp.__enter__()
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_private_temp", None) is not None:
+        config._private_temp.__exit__(None, None, None)
 
 
 class FlakyMemorySession(InferenceSession):

@@ -72,6 +72,7 @@ def read(address: str, topic: str, decode=json.loads) -> list:
 SENT = {str(i).encode(): TEXTS[i % 4].encode() for i in range(40)}
 SENT[b"40"] = b""               # empty text
 SENT[b"41"] = b"caf\xe9 \xff"  # not UTF-8
+SENT[b"42"] = None              # no value (a tombstone)
 YAML_SENT = {None: TEXTS[0].encode()} | {str(i).encode(): TEXTS[i % 4].encode() for i in range(12)} | {
     b"x": b"caf\xe9 \xff"}
 
@@ -107,6 +108,7 @@ def test_every_message_comes_out_classified_or_on_the_errors_topic(outputs):
     labels, errors = dict(topics["labels"]), dict(topics["errors"])
     assert len(labels) + len(errors) == len(topics["labels"]) + len(topics["errors"]) == len(SENT)  # none twice
     assert set(labels) | set(errors) == set(SENT)  # none lost
+    assert errors[b"42"]["msg"].startswith("field 'text' is empty")
     assert {key: (r["text"], r["label"]) for key, r in labels.items()} == {
         str(i).encode(): (TEXTS[i % 4], ("POSITIVE", "NEGATIVE")[i % 2]) for i in range(40)}
     assert all(0.5 <= r["score"] <= 1 for r in labels.values())
@@ -131,4 +133,4 @@ def test_the_broker_keeps_acknowledged_messages_through_kill_9(kafka, outputs):
     assert refused(address)
     restarted = script("kafka_broker", "start", "--dir", broker)  # the same folder: port, topics, messages
     assert restarted.returncode == 0 and f"listening on {address} " in restarted.stdout, restarted.stderr
-    assert read(address, "texts", decode=bytes) == list(SENT.items())
+    assert read(address, "texts", decode=lambda value: value) == list(SENT.items())

@@ -79,7 +79,7 @@ def test_cli_classify():
     proc = run_bash(block("cli_classify"))
     rows = read_lines("labelled.jsonl")
     assert len(rows) == 20 and all(r["label"] == r["expected"] for r in rows)
-    assert not (OUT / "rejected.jsonl").exists()  # no row was rejected
+    assert (OUT / "rejected.jsonl").read_text() == ""  # no row was rejected: the errors file is empty
     assert proc.stderr.strip().splitlines()[-1].startswith("beam-tensorrt: classified 20 rows")
 
 

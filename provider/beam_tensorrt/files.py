@@ -102,3 +102,32 @@ def matches_sha256(path: Path, expected: str) -> bool:
     with contextlib.suppress(OSError):  # a read-only cache only costs the next process a hash
         atomic_write(stamp, identity.encode())
     return True
+
+
+@contextlib.contextmanager
+def private_temp_dir(prefix: str = "beam-tensorrt-") -> Iterator[Path]:
+    """A temporary folder of this command's, in the system's, that Python's ``tempfile`` (here and
+    in child processes, through ``TMPDIR``) and the Java processes it starts (``java_tmpdir``) use
+    while the command runs, and that goes with everything in it when the command ends.
+
+    Beam leaves empty folders behind (one per pipeline built by an expansion, a job server's
+    staging), and Flink unpacks its RPC jars (21 MB) into Java's temporary folder on every start:
+    a command's litter is removed with the folder instead of piling up in ``/tmp``."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    previous_env, previous_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = previous_dir
+        if previous_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = previous_env
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def java_tmpdir() -> str:
+    """The JVM option that gives a Java process this process's temporary folder (Java ignores TMPDIR)."""
+    return f"-Djava.io.tmpdir={tempfile.gettempdir()}"

@@ -72,8 +72,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not hasattr(args, "beam_options"):
             p.error(f"{args.command} takes no Beam options (after --)")
         args.beam_options = [*args.beam_options, *beam_options]
+    from ..files import private_temp_dir
+
     try:
-        return args.func(args)
+        with private_temp_dir():  # what the command and Beam leave in the temp folder goes with it
+            return args.func(args)
     except KeyboardInterrupt:
         print("beam-tensorrt: interrupted", file=sys.stderr)
         return 130

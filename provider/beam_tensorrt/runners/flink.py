@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional
 
-from ..files import atomic_write, cache_root, exclusive_lock
+from ..files import atomic_write, cache_root, exclusive_lock, java_tmpdir
 
 log = logging.getLogger("beam_tensorrt.flink")
 
@@ -107,7 +107,7 @@ class FlinkJobServer:
         artifacts = self.artifacts_dir or str(cache_root() / "flink" / "artifacts")
         if self.extra_classpath:
             cp = os.pathsep.join([cp, self.extra_classpath])
-        command = [require_tool("java"), f"-Xmx{self.heap}", "-cp", cp, MAIN_CLASS, f"--flink-master={self.flink_master}",
+        command = [require_tool("java"), f"-Xmx{self.heap}", java_tmpdir(), "-cp", cp, MAIN_CLASS, f"--flink-master={self.flink_master}",
                    f"--job-host={self.host}", f"--job-port={self.job_port}", "--artifact-port=0",
                    # Beam's default, 8097, is also ours (`beam-tensorrt serve`); this service is not needed.
                    "--expansion-port=-1", f"--artifacts-dir={artifacts}"]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..files import atomic_write
+from ..files import atomic_write, java_tmpdir
 from ..ports import free_port
 from .flink import FlinkJobServer, classpath, require_tool
 
@@ -148,7 +148,7 @@ class FlinkCluster:
 
     def _java(self, name: str, main: str, *extra: str) -> subprocess.Popen:
         log_file = open(self.folder / "logs" / f"{name}.log", "ab")
-        command = [require_tool("java"), "-Xmx768m", "-cp", self._cp, main, "--configDir", str(self.folder / "conf"),
+        command = [require_tool("java"), "-Xmx768m", java_tmpdir(), "-cp", self._cp, main, "--configDir", str(self.folder / "conf"),
                    *extra]
         self.processes[name] = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
         log_file.close()
