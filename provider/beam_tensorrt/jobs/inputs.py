@@ -132,13 +132,19 @@ def _header(path: str, fmt: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in names)
 
 
-def _records(data: bytes, fmt: str):
+def _records(data: bytes, fmt: str) -> list[list[str]]:
     """Python's ``csv`` reader over ``data`` in the documented dialect (bytes that are not UTF-8
-    kept as surrogates), blank records included as ``[]``."""
+    kept as surrogates), blank records included as ``[]``, values of any length (the module's
+    default limit, 128 kB, is lifted while it reads, as Arrow has none)."""
     text = io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")
-    if fmt == "tsv":
-        return csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE)
-    return csv.reader(text)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(data)))
+    try:
+        if fmt == "tsv":
+            return list(csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE))
+        return list(csv.reader(text))
+    finally:
+        csv.field_size_limit(limit)
 
 
 def columns(src: Source) -> Optional[list[str]]:

@@ -94,7 +94,7 @@ class RecordScanner:
             candidates = np.union1d(newlines, crs) if len(crs) else newlines
         else:
             candidates = newlines
-        if len(toggles):  # outside quotes: an even number of toggling quotes before
+        if len(toggles) or self._inside:  # outside quotes: an even number of toggles before, from outside
             before = np.searchsorted(toggles, candidates)
             candidates = candidates[(self._inside + before) % 2 == 0]
             self._inside = (self._inside + len(toggles)) % 2
@@ -131,7 +131,7 @@ class RecordScanner:
             at_value_start = ((before == self._delimiter) | (before == NL) | (before == CR)
                               | ((opening == 0) & (self._prev == -1)))
             # a doubled quote: right after the quote before it, which closed the value
-            adjacent = np.concatenate(([self._last_close == base - 1], np.diff(quotes) == 1))
+            adjacent = np.concatenate(([quotes[0] == 0 and self._last_close == base - 1], np.diff(quotes) == 1))
             doubled = adjacent[inside_before == 0]
             if not (at_value_start | doubled).all():
                 return self._walk(buf, quotes, base)
