@@ -6,7 +6,7 @@ under their key: every message comes out on one of the two topics.
 
 Kafka IO is Beam Java's (cross-language): start its expansion service first
 (`python scripts/kafka_io.py start --dir out/kafka-io`, which prints its address; on the Flink job
-server, `... start --flink`: README, "Kafka in, Kafka out", says what to start in which order).
+server, `... start --flink`: docs/flink-and-kafka.md, "Kafka in, Kafka out", says what to start in which order).
 Without --max-records the pipeline runs until cancelled; pass `--streaming` (and on Flink
 `--checkpointing_interval=MS`) among Beam's options.
 

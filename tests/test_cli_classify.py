@@ -24,11 +24,12 @@ def classify(monkeypatch, tmp_path):
     from beam_tensorrt import jobs
     from beam_tensorrt.cli import main
 
-    def run(data: bytes, fmt: str, out_fmt: str, part_bytes: int):
+    def run(data: bytes, fmt: str, out_fmt: str, part_bytes: int, workers: int = 1):
         monkeypatch.setattr(jobs, "PART_BYTES", part_bytes)
         src, out, err = tmp_path / f"in.{fmt}", tmp_path / f"out.{out_fmt}", tmp_path / "errors.jsonl"
         src.write_bytes(data)
-        assert main(["classify", "--input", str(src), "--output", str(out), "--errors", str(err)]) == 0
+        assert main(["classify", "--input", str(src), "--output", str(out), "--errors", str(err),
+                     "--workers", str(workers)]) == 0
         errors = [json.loads(line) for line in err.read_text(encoding="utf-8").splitlines()]
         return read_output(out, out_fmt), {e["row"]: e["msg"] for e in errors}, len(errors)
 
@@ -51,9 +52,9 @@ def is_text(value: bytes) -> bool:
         return False
 
 
-def check_delimited(classify, data, fmt, out_fmt, part_bytes):
+def check_delimited(classify, data, fmt, out_fmt, part_bytes, workers=1):
     header, expected = reference_delimited(data, fmt)
-    rows, errors, n_errors = classify(data, fmt, out_fmt, part_bytes)
+    rows, errors, n_errors = classify(data, fmt, out_fmt, part_bytes, workers)
     rejected = {}
     for number, fields in enumerate(expected, start=1):
         if len(fields) != len(header):
@@ -77,6 +78,14 @@ def check_delimited(classify, data, fmt, out_fmt, part_bytes):
 @example(data=b'id,text\n1,"a 12"" screen, and\nmore"\n2,12" screen\n3,"b\nc"\n4,d\n', out_fmt="jsonl", part_bytes=7)
 def test_classify_csv_rows_are_the_csv_modules(classify, data, out_fmt, part_bytes):
     check_delimited(classify, data, "csv", out_fmt, part_bytes)
+
+
+def test_classify_csv_rows_are_the_csv_modules_with_two_workers(classify):
+    """Parts spread over two SDK worker processes (a worker pool) come back whole and in order."""
+    records = [b'%d,"a 12"" screen, and\nmore %d"' % (i, i) if i % 3 == 0 else b'%d,%d" screen, fine %d' % (i, i, i)
+               for i in range(60)]
+    data = b"id,text\n" + b"\n".join(records) + b"\n2,too,many\n"
+    check_delimited(classify, data, "csv", "jsonl", 40, workers=2)
 
 
 @SETTINGS

@@ -50,7 +50,7 @@ def flink_log():
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory, flink_log):
-    """(broker address, Kafka IO expansion service, Flink job endpoint), started as README says."""
+    """(broker address, Kafka IO expansion service, Flink job endpoint), started as docs/flink-and-kafka.md says."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from kafka_io import jars
 
@@ -154,7 +154,7 @@ def test_an_unbounded_job_on_flink_classifies_every_message_once(services, tmp_p
     assert sorted(out) == sorted(keys)  # nothing lost
     assert all(len(v) == 1 for v in out.values()), {k: v for k, v in out.items() if len(v) > 1}  # nor doubled
     for key, [(topic, value)] in out.items():
-        if key in (b"40", b"41"):  # empty, and not UTF-8
+        if key in (b"40", b"41", b"42"):  # empty, not UTF-8, and no value (a tombstone)
             assert topic == "flink-errors" and value["msg"]
         else:
             text = SENT[key].decode()
@@ -163,7 +163,7 @@ def test_an_unbounded_job_on_flink_classifies_every_message_once(services, tmp_p
 
 
 def test_the_yaml_pipeline_runs_unbounded_on_flink_with_checkpoints(services, flink_log, tmp_path):
-    """yaml_pipelines/classify_kafka.yaml, as README runs it on Flink: messages sent before and while
+    """yaml_pipelines/classify_kafka.yaml, as docs/flink-and-kafka.md runs it on Flink: messages sent before and while
     it runs each come out once (the YAML writes values only: texts and labels are compared), Flink
     runs the Kafka source and completes checkpoints."""
     address, expansion, flink = services

@@ -1,5 +1,5 @@
-"""README.md is the user's manual: every code block in it either runs here, as written, or says
-where it runs; the configuration reference in it is the generated one."""
+"""README.md is the user's manual, with its longer parts in docs/: every code block in them either
+runs here, as written, or says where it runs; the configuration reference is the generated one."""
 import json
 import os
 import re
@@ -13,6 +13,9 @@ from beam_tensorrt.reference import BEGIN, END, config_reference_markdown
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+# The manual's pages: README and what it sends readers to in docs/ (records of runs excluded).
+MANUAL = [ROOT / "README.md", *(ROOT / "docs" / name for name in (
+    "flink-and-kafka.md", "gpu.md", "worker-pool.md", "model-refresh.md", "configuration.md", "architecture.md"))]
 BLOCK = re.compile(r"(?:<!-- (test|not run by the tests): ?(.*?) -->\n)?```(\w*)\n(.*?)```", re.S)
 RUNNABLE = {"bash", "python", "yaml"}
 OUT = ROOT / "out"
@@ -20,7 +23,8 @@ OUT = ROOT / "out"
 
 def blocks() -> list[tuple[str, str, str, str]]:
     """(marker kind, marker text, language, code) of every fenced block."""
-    return [(m.group(1) or "", m.group(2) or "", m.group(3), m.group(4)) for m in BLOCK.finditer(README)]
+    return [(m.group(1) or "", m.group(2) or "", m.group(3), m.group(4))
+            for page in MANUAL for m in BLOCK.finditer(page.read_text(encoding="utf-8"))]
 
 
 def block(name: str) -> str:
@@ -60,8 +64,15 @@ def test_every_code_block_is_run_or_says_where_it_runs():
 
 
 def test_readme_config_reference_is_current():
-    section = README[README.index(BEGIN):README.index(END) + len(END)]
-    assert section == config_reference_markdown(), "run `beam-tensorrt config-reference` and paste it into README.md"
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    section = page[page.index(BEGIN):page.index(END) + len(END)]
+    assert section == config_reference_markdown(), "run `beam-tensorrt config-reference` into docs/configuration.md"
+
+
+def test_readme_is_a_manual_of_at_most_400_lines_whose_links_exist():
+    assert len(README.splitlines()) <= 400
+    for path in re.findall(r"`((?:docs|tests|bench|scripts|examples|yaml_pipelines|java_examples)/[\w./-]+)`", README):
+        assert (ROOT / path.rstrip("/")).exists() or "*" in path, f"README names {path}, which does not exist"
 
 
 def test_readme_quickstart_is_the_ci_command():

@@ -132,7 +132,7 @@ class ClassifyText(beam.PTransform):
         model_metadata_pcoll: Python pipelines: a PCollection of Beam ``ModelMetadata`` whose
             ``model_id`` names a new artifact (directory, or a file in it) to swap to, as for
             ``RunInference``; see also the ``model_watch_pattern`` field.
-        **config: the fields of ``config.ClassifyTextConfig``, the README's configuration reference:
+        **config: the fields of ``config.ClassifyTextConfig`` (docs/configuration.md):
             ``model``, ``backend``, ``text_field``, ``label_field``, ``score_field``,
             ``probabilities_field``, ``truncated_field``, ``allow_empty_text``, ``max_seq_len``,
             ``min_batch_size``, ``max_batch_size``, ``max_batch_duration_secs``, ``intra_op_threads``,

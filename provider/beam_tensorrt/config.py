@@ -2,7 +2,7 @@
 
 The same field list drives the Python constructor's validation, the expansion
 service's published configuration schema, the Beam YAML provider and the
-README's reference table, so they cannot disagree.
+configuration reference (docs/configuration.md), so they cannot disagree.
 """
 from __future__ import annotations
 

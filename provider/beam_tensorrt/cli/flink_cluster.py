@@ -8,7 +8,7 @@ def add(sub) -> None:
                        description="Start a Flink session cluster of one JobManager and N TaskManagers, each its own "
                                    "JVM (from the Flink job server's jars), a beam-tensorrt worker pool for the SDK "
                                    "workers, and Beam's job server in front; print how to submit pipelines, and run "
-                                   "until stopped. Flink restarts failed jobs (see README); checkpoints and logs go "
+                                   "until stopped. Flink restarts failed jobs (docs/flink-and-kafka.md); checkpoints and logs go "
                                    "to --dir.")
     p.add_argument("--dir", default="flink-cluster", help="configuration, logs and checkpoints (default: ./flink-cluster)")
     p.add_argument("--taskmanagers", type=int, default=2, help="TaskManager JVMs (default: 2)")

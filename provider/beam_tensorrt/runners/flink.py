@@ -29,7 +29,7 @@ from ..files import atomic_write, cache_root, exclusive_lock, java_tmpdir
 log = logging.getLogger("beam_tensorrt.flink")
 
 # The Beam release of the job server (Flink 1.19). Python 2.77 and Java 2.65 SDKs run against it;
-# what that skew means is in the README ("Run on Flink").
+# what that skew means is in docs/versions.md.
 BEAM_VERSION = "2.62.0"
 MAIN_CLASS = "org.apache.beam.runners.flink.FlinkJobServerDriver"
 # The job server's jars, for machines without Maven: a classpath resolved elsewhere (for example the
