@@ -8,7 +8,7 @@ from beam_tensorrt import ClassifyText
 def test_artifact_problems_fail_at_construction_naming_the_path(tmp_path, default_artifact):
     import shutil
 
-    from beam_tensorrt.config import ConfigError
+    from beam_tensorrt.errors import ConfigError
 
     broken = tmp_path / "broken"
     shutil.copytree(default_artifact.path, broken)

@@ -174,7 +174,7 @@ def test_tensorrt_code_type_checks_against_tensorrt_stubs():
 
 def test_tensorrt_backend_without_tensorrt_is_a_clear_error(default_artifact):
     from beam_tensorrt.backends import open_session
-    from beam_tensorrt.backends.tensorrt.platform import TensorRTUnavailable
+    from beam_tensorrt.errors import TensorRTUnavailable
 
     with pytest.raises(TensorRTUnavailable, match="no usable TensorRT module"):
         open_session("tensorrt", default_artifact)

@@ -8,7 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.typehints.row_type import RowTypeConstraint
 
 from beam_tensorrt import ClassifyText
-from beam_tensorrt.config import ConfigError
+from beam_tensorrt.errors import ConfigError
 from conftest import REFRESH_START, model_updates, relabelled_copy, windowed
 
 OPTIONS = PipelineOptions(["--runner=FnApiRunner"])

@@ -13,7 +13,8 @@ from beam_tensorrt import ClassifyTextBatches
 from beam_tensorrt.classify_text_batches import _ToTables, with_predictions
 from beam_tensorrt.beam_inference import PredictionResult
 from beam_tensorrt.classifier import TextClassifier
-from beam_tensorrt.config import ClassifyTextConfig, ConfigError
+from beam_tensorrt.config import ClassifyTextConfig
+from beam_tensorrt.errors import ConfigError
 
 OPTIONS = PipelineOptions(["--runner=FnApiRunner"])
 

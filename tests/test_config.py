@@ -4,7 +4,8 @@ import dataclasses
 import pytest
 
 from beam_tensorrt.backends import BackendOptions
-from beam_tensorrt.config import ClassifyTextConfig, ConfigError, ErrorHandling
+from beam_tensorrt.config import ClassifyTextConfig, ErrorHandling
+from beam_tensorrt.errors import ConfigError
 
 
 def test_backend_settings_default_to_backend_options_and_reach_it_unchanged():

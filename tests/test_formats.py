@@ -1,7 +1,8 @@
 """The main job's formats, told by extension before Beam is imported."""
 import pytest
 
-from beam_tensorrt.formats import UsageError, input_format, output_format
+from beam_tensorrt.formats import input_format, output_format
+from beam_tensorrt.errors import UsageError
 
 
 @pytest.mark.parametrize("path, fmt", [("a.tsv", "tsv"), ("b.CSV", "csv"), ("gs://b/c.jsonl", "jsonl"),

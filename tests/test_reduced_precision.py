@@ -14,9 +14,9 @@ import pytest
 from conftest import read_sst2
 
 from beam_tensorrt.backends.tensorrt.metadata import PlanMetadata
-from beam_tensorrt.backends.tensorrt.reduced_precision import (PlanNotBuilt, PrecisionRefused,
-                                                               QuantizeRequest, check_gpu, guard)
-from beam_tensorrt.config import ClassifyTextConfig, ConfigError
+from beam_tensorrt.backends.tensorrt.reduced_precision import QuantizeRequest, check_gpu, guard
+from beam_tensorrt.errors import ConfigError, PlanNotBuilt, PrecisionRefused
+from beam_tensorrt.config import ClassifyTextConfig
 
 
 def test_precision_is_a_config_field_that_reaches_the_backend_and_reduced_needs_tensorrt():

@@ -8,15 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from .files import matches_sha256, publish_directory, sha256_file, staging_dir
+from .errors import ArtifactError
 
 ARTIFACT_FORMAT = "beam-tensorrt-artifact/1"
 MANIFEST = "manifest.json"
 ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
-
-
-class ArtifactError(ValueError):
-    """An artifact directory is missing, incomplete or corrupt."""
 
 
 @dataclass

@@ -11,7 +11,8 @@ from .arrow_rows import (DataFramesToTables, RowBatchesToTables, TablesToRowBatc
 from .beam_inference import KeyedModelHandler
 from .classifier import ClassPrediction, RowFailure
 from .classify_text_batches import classify_tables
-from .config import ClassifyTextConfig, ConfigError
+from .config import ClassifyTextConfig
+from .errors import ConfigError
 from .handler import TextClassificationModelHandler, check_model_refresh, run_inference
 from .rows import ERRORS_TAG, InvalidRowError, check_text, error_row, fail_on_error_row, inference_failure
 

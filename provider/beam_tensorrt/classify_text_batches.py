@@ -15,7 +15,8 @@ import apache_beam as beam
 
 from .beam_inference import PredictionResult
 from .classifier import BatchPrediction, TextClassifier
-from .config import ClassifyTextConfig, ConfigError
+from .config import ClassifyTextConfig
+from .errors import ConfigError
 from .handler import TextClassificationModelHandler, check_model_refresh, run_inference
 from .rows import ERRORS_TAG, empty_text_reason, error_row, fail_on_error_row, inference_failure
 

@@ -14,6 +14,7 @@ from typing import Any, Mapping, NamedTuple, Optional
 from .backends import BACKENDS, BackendOptions
 from .backends.base import PRECISIONS, REDUCED_PRECISIONS
 from .models import DEFAULT_MODEL
+from .errors import ConfigError
 
 # The backend settings' defaults are BackendOptions': written once, there.
 _BACKEND = BackendOptions()
@@ -25,15 +26,6 @@ MAX_SEQ_LEN_LIMIT = 512
 # Functional form: with postponed annotations a class body would hand Beam the string 'str'.
 ErrorHandling = NamedTuple("ErrorHandling", [("output", str)])
 ErrorHandling.__doc__ = "Beam YAML's ``error_handling``: the name of the output for rows that cannot be classified."
-
-
-class ConfigError(ValueError):
-    """Invalid ClassifyText configuration; ``field`` names the offending setting."""
-
-    def __init__(self, field_name: str, message: str):
-        self.field = field_name
-        self.reason = message
-        super().__init__(f"ClassifyText config field '{field_name}': {message}")
 
 
 def _doc(text: str, **extra: Any) -> dict:
@@ -140,8 +132,8 @@ class ClassifyTextConfig:
         return self
 
     def _check_model(self) -> None:
-        from .artifact import ArtifactError
-        from .models import MissingEncoderError, check_model
+        from .errors import ArtifactError, MissingEncoderError
+        from .models import check_model
 
         try:
             check_model(self.model)

@@ -6,20 +6,14 @@ import glob
 import os
 from pathlib import PurePosixPath
 
+from .errors import UsageError
+
 INPUT_FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".txt": "txt",
                  ".parquet": "parquet"}
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv",
                   ".parquet": "parquet"}
 # Output formats whose readers expect the rows' errors as JSON lines: an errors file is always JSON lines.
 ERRORS_FORMATS = {k: v for k, v in OUTPUT_FORMATS.items() if v == "jsonl"}
-
-
-class UsageError(ValueError):
-    """A mistake in how the job was asked for (a path, an extension): the message says what to do."""
-
-
-class RejectedRow(ValueError):
-    """A row that could not be classified, in a job without an errors file."""
 
 
 def suffix(path: str) -> str:

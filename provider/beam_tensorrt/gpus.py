@@ -15,6 +15,7 @@ import os
 import threading
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
+from .errors import UsageError
 
 ENV = "CUDA_VISIBLE_DEVICES"
 
@@ -62,10 +63,10 @@ def select(spec: str, visible: Sequence[str]) -> list[str]:
     for part in spec.split(","):
         part = part.strip()
         if not part.isdigit():
-            raise ValueError(f"--gpus: {spec!r} is not 'all', 'none' or GPU positions such as 0,1")
+            raise UsageError(f"--gpus: {spec!r} is not 'all', 'none' or GPU positions such as 0,1")
         if int(part) >= len(visible):
             seen = f"{len(visible)} GPU(s) visible ({', '.join(visible)})" if visible else "no GPU visible"
-            raise ValueError(f"--gpus: GPU {part} is not visible to this process: {seen}")
+            raise UsageError(f"--gpus: GPU {part} is not visible to this process: {seen}")
         if visible[int(part)] not in chosen:
             chosen.append(visible[int(part)])
     return chosen

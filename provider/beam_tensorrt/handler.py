@@ -9,7 +9,8 @@ from .artifact import MANIFEST
 from .backends import BackendOptions
 from .beam_inference import ModelHandler, PredictionResult, RunInference
 from .classifier import TextClassifier
-from .config import ClassifyTextConfig, ConfigError
+from .config import ClassifyTextConfig
+from .errors import ConfigError
 from .models import DEFAULT_MODEL, resolve_model
 
 if TYPE_CHECKING:

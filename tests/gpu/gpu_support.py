@@ -11,7 +11,8 @@ def require_cuda_torch():
 
 
 def require_tensorrt():
-    from beam_tensorrt.backends.tensorrt.platform import TensorRTUnavailable, gpu_info, import_tensorrt
+    from beam_tensorrt.backends.tensorrt.platform import gpu_info, import_tensorrt
+    from beam_tensorrt.errors import TensorRTUnavailable
 
     try:
         trt = import_tensorrt()

@@ -47,7 +47,7 @@ def test_reduced_precision_plan_agrees_with_fp16(default_artifact, engine_cache,
     from beam_tensorrt.backends.tensorrt.loader import plan_for
     from beam_tensorrt.backends.tensorrt.metadata import PlanMetadata
     from beam_tensorrt.backends.tensorrt.reduced_precision import QuantizeRequest
-    from beam_tensorrt.config import ConfigError
+    from beam_tensorrt.errors import ConfigError
 
     train, dev, gold = texts
     options = BackendOptions(engine_cache=engine_cache, precision=precision, max_seq_len=MAX_SEQ_LEN)
@@ -71,7 +71,8 @@ def test_a_bad_calibration_is_refused_and_not_published(default_artifact, texts,
     from beam_tensorrt.backends import BackendOptions
     from beam_tensorrt.backends.tensorrt import calibration
     from beam_tensorrt.backends.tensorrt.loader import plan_for
-    from beam_tensorrt.backends.tensorrt.reduced_precision import PlanNotBuilt, PrecisionRefused, QuantizeRequest
+    from beam_tensorrt.backends.tensorrt.reduced_precision import QuantizeRequest
+    from beam_tensorrt.errors import PlanNotBuilt, PrecisionRefused
 
     real = calibration.Calibration.amax
     monkeypatch.setattr(calibration.Calibration, "amax", lambda self, p: [a / 200 for a in real(self, p)])

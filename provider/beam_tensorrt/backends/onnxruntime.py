@@ -8,6 +8,7 @@ import numpy as np
 
 from ..artifact import ModelArtifact
 from .base import BackendOptions, Feeds, InferenceSession
+from ..errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class OnnxRuntimeSession(InferenceSession):
             device_id = int(options.device.split(":")[1]) if ":" in options.device else 0
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device_id}))
         elif options.device.startswith("cuda"):
-            raise RuntimeError("device 'cuda' requested but this onnxruntime has no CUDAExecutionProvider "
+            raise UserError("device 'cuda' requested but this onnxruntime has no CUDAExecutionProvider "
                                "(install onnxruntime-gpu)")
         self._session = ort.InferenceSession(str(artifact.onnx_path), sess_options=so, providers=providers)
         declared = {i.name for i in self._session.get_inputs()}

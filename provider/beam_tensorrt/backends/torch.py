@@ -19,6 +19,7 @@ from ..models import artifact_weights
 from ..models.bert import PooledBert, pooled_bert_forward
 from ..tokenization import PACKED_INPUTS, PADDED_INPUTS
 from .base import BackendOptions, Feeds, InferenceSession
+from ..errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class TorchSession(InferenceSession):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError("backend 'torch' with device cuda: no CUDA device is visible to PyTorch")
+            raise UserError("backend 'torch' with device cuda: no CUDA device is visible to PyTorch")
         self.device = torch.device(device)
         self.on_gpu = self.device.type == "cuda"
         self.dtype = torch.float16 if (self.on_gpu and options.precision != "fp32") else torch.float32

@@ -8,35 +8,32 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import Optional, Sequence
 
 from .. import __version__
-from ..backends.tensorrt.reduced_precision import PlanNotBuilt, PrecisionRefused
+from ..errors import RejectedRow, UserError
 from ..logs import quiet_logging
 from . import (build, classify, config_reference, export, flink_cluster, flink_job_server, model, serve,
                worker_pool, yaml_pipeline, yaml_providers)
 
 DESCRIPTION = "GPU BERT text classification for Apache Beam: classify files, serve ClassifyText to Beam YAML and Java."
-# A reduced-precision plan refused by its guard, or asked for but never built, is the user's to act on.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ImportError, PrecisionRefused, PlanNotBuilt)
 # In the order `--help` lists them.
 COMMANDS = (classify, yaml_pipeline, serve, worker_pool, flink_job_server, flink_cluster, build, model, export, config_reference,
             yaml_providers)
 
 
 def user_error(e: BaseException) -> Optional[str]:
-    """The one-line message for a user's mistake, or None for anything else."""
-    from ..formats import RejectedRow
-
-    text = str(e)
-    found = re.search(r"RejectedRow: (.*)", text)  # raised inside the pipeline, re-raised by the runner
-    if isinstance(e, RejectedRow) or found:
-        message = re.sub(r"\s*\[while running '[^']*'\]\s*$", "", found.group(1) if found else text).strip()
-        return message.replace("set allow_empty_text", "pass --allow-empty-text")
-    if isinstance(e, USER_ERRORS):
-        return text.strip().splitlines()[0] if text.strip() else type(e).__name__
+    """The one-line message for a user's mistake (a ``UserError``, or an ``OSError`` such as a
+    file that cannot be read), or None for anything else: a bug, which keeps its traceback."""
+    if isinstance(e, RejectedRow):
+        # ClassifyText's reasons name its config fields; here they are the CLI's flags.
+        reason = e.reason.replace("set allow_empty_text", "pass --allow-empty-text")
+        return (f"{e.file}, row {e.row}: {reason}: {e.shown} (pass --errors FILE to write such rows there and "
+                "keep going)")
+    if isinstance(e, (UserError, OSError)):
+        text = str(e).strip()
+        return text.splitlines()[0] if text else type(e).__name__
     return None
 
 

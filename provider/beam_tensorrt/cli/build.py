@@ -35,7 +35,7 @@ def run(args) -> int:
     from ..backends.tensorrt.loader import plan_for
     from ..backends.tensorrt.metadata import metadata_path
     from ..backends.tensorrt.reduced_precision import QuantizeRequest
-    from ..formats import UsageError
+    from ..errors import UsageError
     from ..models import resolve_model
 
     config = config_from_flags(args, CONFIG_FLAGS, backend="tensorrt")

@@ -46,7 +46,7 @@ def add(sub) -> None:
 
 
 def _workers(value: str, backend: str, gpus: int) -> int:
-    from ..formats import UsageError
+    from ..errors import UsageError
 
     if value == "auto":
         from ..jobs import default_workers
@@ -58,7 +58,8 @@ def _workers(value: str, backend: str, gpus: int) -> int:
 
 
 def run(args) -> int:
-    from ..formats import UsageError, check_paths
+    from ..formats import check_paths
+    from ..errors import UsageError
 
     # Mistakes in paths and flags are reported before Beam's import.
     check_paths(args.input, args.output, args.errors)

@@ -6,7 +6,8 @@ import argparse
 import re
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..config import ConfigError, config_fields, field_type
+from ..config import config_fields, field_type
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..config import ClassifyTextConfig
@@ -44,7 +45,7 @@ def config_from_flags(args: argparse.Namespace, names: Sequence[str], **more: An
     """ClassifyText's config out of parsed flags (and ``more`` fields), validated; a mistake is a
     ``UsageError`` naming the flag rather than the field."""
     from ..config import ClassifyTextConfig
-    from ..formats import UsageError
+    from ..errors import UsageError
 
     values = {name: getattr(args, name) for name in names}
     try:

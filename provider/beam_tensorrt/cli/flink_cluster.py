@@ -22,7 +22,7 @@ def add(sub) -> None:
 
 
 def run(args) -> int:
-    from ..formats import UsageError
+    from ..errors import UsageError
     from ..runners.flink_cluster import serve
 
     if args.taskmanagers < 1 or args.slots < 1:

@@ -28,7 +28,7 @@ def add(group, condition: str = "") -> None:
 
 def given(args) -> list[str]:
     """The pool flags set on the command line, by name; UsageError for a negative --prestart."""
-    from ..formats import UsageError
+    from ..errors import UsageError
 
     if args.prestart < 0:
         raise UsageError(f"--prestart must be 0 or more, not {args.prestart}")
@@ -38,7 +38,7 @@ def given(args) -> list[str]:
 
 def gpus(args) -> list[str]:
     """The GPUs ``--gpus`` chose (``CUDA_VISIBLE_DEVICES`` names), or UsageError saying what is visible."""
-    from ..formats import UsageError
+    from ..errors import UsageError
     from ..gpus import select, visible_gpus
 
     try:

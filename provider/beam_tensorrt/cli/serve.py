@@ -37,9 +37,9 @@ def run(args) -> int:
     from ..expansion.service import TlsConfig, serve
 
     if bool(args.tls_cert) != bool(args.tls_key):
-        raise ValueError("--tls-cert and --tls-key go together")
+        raise UsageError("--tls-cert and --tls-key go together")
     if args.tls_client_ca and not args.tls_cert:
-        raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+        raise UsageError("--tls-client-ca needs --tls-cert and --tls-key")
     tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     logging.getLogger("beam_tensorrt").setLevel(logging.INFO)
     return serve(args.host, args.port, args.environment, args.environment_config, args.grace, tls,
@@ -48,7 +48,7 @@ def run(args) -> int:
 
 def _pool(args):
     """The embedded pool's servicer when its workers are processes; None for threads (the default)."""
-    from ..formats import UsageError
+    from ..errors import UsageError
 
     process_only = pool_flags.given(args)
     if not args.worker_processes:

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import time
+from ..errors import UsageError
 
 # What Beam YAML's ML transforms (MLTransform's embeddings) import when installed, guarded by Beam:
 # torch and transformers through sentence-transformers, TensorFlow... seconds of start-up.
@@ -46,7 +47,7 @@ def run(args) -> int:
     try:
         yaml_main.run(argv=argv)
     except UndefinedError as e:  # a {{ variable }} the command line did not give
-        raise ValueError(f"{args.pipeline}: {e}; give it with --jinja_variables='{{\"NAME\": \"VALUE\"}}'") from e
+        raise UsageError(f"{args.pipeline}: {e}; give it with --jinja_variables='{{\"NAME\": \"VALUE\"}}'") from e
     finally:
         _remove_temporary_folders(yaml_main, argv, started)
     return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
+from ..errors import UsageError
 
 if TYPE_CHECKING:  # Beam is imported when options are made: the CLI's help and checks stay fast
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -40,8 +41,8 @@ def environment_options(kind: str, config: Optional[str], own_address: str) -> P
         flags += [f"--environment_type={python_urns.EMBEDDED_PYTHON}"]
     elif kind in CONFIG_NEEDED:
         if not config:
-            raise ValueError(f"--environment {kind} needs --environment-config ({CONFIG_NEEDED[kind]})")
+            raise UsageError(f"--environment {kind} needs --environment-config ({CONFIG_NEEDED[kind]})")
         flags += [f"--environment_type={kind.upper()}", f"--environment_config={config}"]
     else:
-        raise ValueError(f"unknown environment {kind!r}; choose one of {', '.join(ENVIRONMENTS)}")
+        raise UsageError(f"unknown environment {kind!r}; choose one of {', '.join(ENVIRONMENTS)}")
     return PipelineOptions(flags)

@@ -8,7 +8,8 @@ from apache_beam.portability import common_urns
 from apache_beam.portability.api import beam_expansion_api_pb2, external_transforms_pb2, schema_pb2
 from apache_beam.typehints.schemas import named_fields_to_schema
 
-from ..config import ConfigError, config_fields, field_type
+from ..config import config_fields, field_type
+from ..errors import ConfigError
 
 IDENTIFIER = "beam:schematransform:beam_tensorrt:classify_text:v1"
 SCHEMATRANSFORM_URN = common_urns.schematransform_based_expand.urn

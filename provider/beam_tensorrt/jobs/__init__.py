@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import apache_beam as beam
 
-from ..formats import RejectedRow, UsageError, check_not_an_input, output_format
+from ..formats import check_not_an_input, output_format
+from ..errors import RejectedRow, UsageError
 from ..rows import ERRORS_TAG
 from . import inputs, outputs
 
@@ -98,7 +99,13 @@ def classify_file(input_path: str, output_path: str, *, errors_path: Optional[st
             options = PipelineOptions([f"--runner={runner}", *extra, *(pipeline_args or [])])
             pipeline, fields = _pipeline(options, beam_runner, src, parts, folder, out_fmt, errors_path, batch_rows,
                                          config)
-            pipeline.run().wait_until_finish()
+            try:
+                pipeline.run().wait_until_finish()
+            except Exception:
+                rejected = outputs.first_rejected(folder)
+                if rejected is None:
+                    raise
+                raise rejected from None
         schema = outputs.output_schema(inputs.declared_schema(src, text_field), fields)
         counts, written = outputs.assemble(folder, output_path, out_fmt, shards, errors_path, schema)
         return JobResult(counts, written, total)
@@ -204,10 +211,11 @@ class _WriteErrors(beam.DoFn):
         record = outputs.error_record(element, error.msg, error.stack, self._files)
         if not self._keep_going:
             _, _, r = record
-            where = f"{r['file']}, row {r['row']}" if r["file"] else "a row"
             shown = r["element"].get("line", r["element"]) if isinstance(r["element"], dict) else r["element"]
-            raise RejectedRow(f"{where}: {error.msg}: {outputs.json_line(shown)[:200]} (pass --errors FILE to "
-                              "write such rows there and keep going)")
+            rejected = RejectedRow.of(error.msg, r["file"], r["row"], outputs.json_line(shown)[:200])
+            # Beam hands a worker process's exception back as text: the job reads the row from here.
+            outputs.write_rejected(self._folder, rejected)
+            raise rejected
         self._records.append(record)
 
     def finish_bundle(self):

@@ -25,7 +25,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import pyarrow as pa
 
-from ..formats import UsageError, input_format
+from ..formats import input_format
+from ..errors import UsageError
 from .records import RecordScanner
 
 FILE_COLUMN = "__beam_tensorrt_file"  # int32: the file's index in Source.files

@@ -6,12 +6,14 @@ when the whole job succeeded, atomically where the filesystem allows: an earlier
 is replaced whole or left alone. Nothing here imports Beam."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -19,6 +21,7 @@ from typing import Any, Optional, Sequence
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
+from ..errors import RejectedRow
 from .inputs import FILE_COLUMN, HIDDEN, ROW_COLUMN
 
 # ClassifyTextBatches' truncation column, always asked for so the summary can count truncated rows;
@@ -128,6 +131,24 @@ def write_errors(folder: str, records: Sequence[tuple[int, int, dict]]) -> None:
     file, row, _ = records[0]
     name = f"{max(file, 0):06d}-{row:012d}.{len(records)}.errors.jsonl"
     _publish(Path(folder) / name, "".join(json_line(r) + "\n" for _, _, r in records).encode("utf-8"))
+
+
+def write_rejected(folder: str, rejected: RejectedRow) -> None:
+    """Record the row that stops a job without an errors file (``first_rejected`` reads it back)."""
+    record = {"reason": rejected.reason, "file": rejected.file, "row": rejected.row, "shown": rejected.shown}
+    _publish(Path(folder) / f"rejected-{uuid.uuid4().hex}.json", json.dumps(record).encode("utf-8"))
+
+
+def first_rejected(folder: str) -> Optional[RejectedRow]:
+    """The first row (in input order) recorded by ``write_rejected``, or None."""
+    records = []
+    for path in Path(folder).glob("rejected-*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+    if not records:
+        return None
+    r = min(records, key=lambda r: (r["file"] or "", r["row"]))
+    return RejectedRow.of(r["reason"], r["file"], r["row"], r["shown"])
 
 
 def _publish(path: Path, data: bytes) -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..artifact import ArtifactError, ModelArtifact
+from ..artifact import ModelArtifact
+from ..errors import ArtifactError, MissingEncoderError
 from . import sentiment_minilm
 from .bert import PooledBert, load_pooled_bert
-from .named import PACKAGE_PREFIX, MissingEncoderError, NamedModel, package_model_dir
+from .named import PACKAGE_PREFIX, NamedModel, package_model_dir
 
 NAMED_MODELS: dict[str, NamedModel] = {m.name: m for m in (
     sentiment_minilm.MODEL,
@@ -64,7 +65,7 @@ def artifact_weights(artifact: ModelArtifact) -> PooledBert:
     that run the model themselves instead of its ONNX file."""
     spec = artifact.manifest.source.get("torch")
     if not spec:
-        raise ValueError(
+        raise ArtifactError(
             f"artifact {str(artifact.path)!r} carries no PyTorch weights: the torch backend runs "
             "BERT encoders with a pooled head (sentiment-minilm, bench/random_bert.py); "
             "use backend onnxruntime or tensorrt for this artifact")

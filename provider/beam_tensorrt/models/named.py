@@ -21,15 +21,12 @@ from typing import Optional, Protocol, Sequence
 from ..artifact import MANIFEST, ModelArtifact
 from ..files import cache_root, exclusive_lock
 from .bert import PooledBert, load_pooled_bert
+from ..errors import MissingEncoderError
 
 log = logging.getLogger(__name__)
 
 # ``source.torch.encoder`` of an artifact whose encoder stays in an installed package.
 PACKAGE_PREFIX = "package:"
-
-
-class MissingEncoderError(ImportError):
-    """A named model's encoder package is not installed."""
 
 
 class NamedModel(Protocol):

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..files import atomic_write, cache_root, exclusive_lock, java_tmpdir
+from ..errors import MissingPackageError, UserError
 
 log = logging.getLogger("beam_tensorrt.flink")
 
@@ -40,7 +41,7 @@ CLASSPATH_ENV = "BEAM_TENSORRT_FLINK_CLASSPATH"
 def require_tool(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        raise FileNotFoundError(f"`{tool}` is not on PATH: the Flink job server needs a JDK 17 and Maven "
+        raise MissingPackageError(f"`{tool}` is not on PATH: the Flink job server needs a JDK 17 and Maven "
                                 f"(e.g. apt-get install openjdk-17-jdk-headless maven)")
     return path
 
@@ -69,7 +70,7 @@ def classpath(beam_version: str = BEAM_VERSION, say=lambda msg: None) -> str:
                               capture_output=True, text=True)
         if proc.returncode != 0 or not out.is_file():
             detail = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr).strip().splitlines()
-            raise RuntimeError(f"Maven could not resolve the Flink runner ({beam_version}): "
+            raise UserError(f"Maven could not resolve the Flink runner ({beam_version}): "
                                f"{' '.join(detail[-3:]) or 'no output'}")
         os.replace(out, resolved)
     return resolved.read_text().strip()

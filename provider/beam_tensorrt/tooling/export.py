@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..artifact import Manifest, ModelArtifact, write_artifact
+from ..errors import MissingPackageError, UsageError
 
 VERIFY_TEXTS = ["a short one", "this sentence is a little longer than the first one, with punctuation!",
                 "émoji 🙂 and ünïcödé", ""]
@@ -55,11 +56,11 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, opset: int = 1
         import torch
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
     except ImportError as e:
-        raise ImportError("export needs torch and transformers: pip install 'beam-tensorrt[export]'") from e
+        raise MissingPackageError("export needs torch and transformers: pip install 'beam-tensorrt[export]'") from e
 
     checkpoint, out = Path(checkpoint), Path(out)
     if not (checkpoint / "config.json").is_file():
-        raise ValueError(f"checkpoint {str(checkpoint)!r} has no config.json")
+        raise UsageError(f"checkpoint {str(checkpoint)!r} has no config.json")
     t0 = time.monotonic()
     _say(f"loading {checkpoint}")
     config = AutoConfig.from_pretrained(checkpoint, local_files_only=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from ..errors import UsageError
 
 log = logging.getLogger("beam_tensorrt.worker_pool")
 
@@ -16,9 +17,9 @@ def preload_handler(preload: str):
     try:
         config = json.loads(preload)
     except ValueError as e:
-        raise ValueError(f"--preload must be ClassifyText's config as a JSON object: {e}") from None
+        raise UsageError(f"--preload must be ClassifyText's config as a JSON object: {e}") from None
     if not isinstance(config, dict):
-        raise ValueError(f"--preload must be ClassifyText's config as a JSON object, not {preload!r}")
+        raise UsageError(f"--preload must be ClassifyText's config as a JSON object, not {preload!r}")
     return TextClassificationModelHandler.from_config(ClassifyTextConfig.from_kwargs(config))
 
 

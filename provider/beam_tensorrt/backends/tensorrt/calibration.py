@@ -19,6 +19,7 @@ import numpy as np
 
 from ...artifact import ModelArtifact
 from .qdq import quantizable_matmuls, weight_shapes
+from ...errors import UsageError
 
 PERCENTILE = 99.99
 BATCH_ROWS = 64
@@ -64,7 +65,7 @@ def calibrate(artifact: ModelArtifact, texts: Sequence[str], max_seq_len: int) -
     from ...tokenization import TextTokenizer
 
     if not texts:
-        raise ValueError("calibration needs at least one text")
+        raise UsageError("calibration needs at least one text")
     model = onnx.load(str(artifact.onnx_path))
     inputs = [n.input[0] for n in quantizable_matmuls(model.graph)]
     if not inputs:

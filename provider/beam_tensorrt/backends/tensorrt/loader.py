@@ -12,7 +12,8 @@ from typing import Optional
 from ...artifact import ModelArtifact
 from ..base import REDUCED_PRECISIONS, BackendOptions
 from .qdq import SCHEME
-from .reduced_precision import PlanNotBuilt, QuantizeRequest, check_gpu
+from .reduced_precision import QuantizeRequest, check_gpu
+from ...errors import PlanNotBuilt
 from .runner import TensorRTSession
 
 log = logging.getLogger(__name__)

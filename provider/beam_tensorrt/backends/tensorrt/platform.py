@@ -6,13 +6,10 @@ from types import ModuleType
 from typing import Any, Optional
 
 from .metadata import RuntimeInfo
+from ...errors import TensorRTUnavailable
 
 # TensorRT proper first; TensorRT-RTX exposes the same builder/runtime API under other names.
 TRT_MODULES = ("tensorrt", "tensorrt_rtx", "tensorrt_rtx_bindings")
-
-
-class TensorRTUnavailable(ImportError):
-    pass
 
 
 def import_tensorrt(name: Optional[str] = None) -> ModuleType:

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...config import ConfigError
+from ...errors import ConfigError, PrecisionRefused, UsageError
 
 # Oldest GPU generation whose tensor cores compute each reduced precision (TensorRT 10 supports
 # Turing and newer; fp8 came with Ada, 8.9, and Hopper, 9.0).
@@ -24,22 +24,6 @@ DEFAULT_MIN_AGREEMENT = 0.99
 HOLD_OUT_EVERY = 5
 CALIBRATION_ROWS = 2048
 GUARD_ROWS = 2000
-
-
-class PrecisionRefused(RuntimeError):
-    """The reduced-precision plan labelled too few held-out texts as fp16 does; not published."""
-
-    def __init__(self, figures: "GuardFigures"):
-        self.figures = figures
-        super().__init__(
-            f"{figures.precision} plan refused: its labels agree with fp16 on {figures.agreement:.2%} of "
-            f"{figures.rows} held-out texts, under the threshold {figures.min_agreement:.2%}"
-            + (f"; {figures.nan_rows} rows gave NaN" if figures.nan_rows else "")
-            + ". Calibrate on more texts like the pipeline's, or keep precision fp16.")
-
-
-class PlanNotBuilt(RuntimeError):
-    """A worker asked for a reduced-precision plan that nobody built ahead."""
 
 
 @dataclass
@@ -75,7 +59,7 @@ class QuantizeRequest:
         guard = texts[HOLD_OUT_EVERY - 1::HOLD_OUT_EVERY][:guard_rows]
         calibration = [t for i, t in enumerate(texts) if i % HOLD_OUT_EVERY != HOLD_OUT_EVERY - 1][:calibration_rows]
         if not guard or not calibration:
-            raise ValueError(f"{len(texts)} non-empty calibration texts are too few: give at least "
+            raise UsageError(f"{len(texts)} non-empty calibration texts are too few: give at least "
                              f"{HOLD_OUT_EVERY} (hundreds to thousands measure better)")
         return cls(calibration, guard, min_agreement)
 
