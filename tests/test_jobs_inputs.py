@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from beam_tensorrt.jobs import inputs
+from beam_tensorrt.jobs import parts as job_parts
 
 BOM = b"\xef\xbb\xbf"
 csv.field_size_limit(1 << 30)  # the reference reads values of any length, as the job does
@@ -49,15 +50,15 @@ def reference_json_lines(data: bytes) -> list[object]:
     return rows
 
 
-def read_all(path, fmt, part_bytes, scan_bytes=inputs.SCAN_CHUNK):
+def read_all(path, fmt, part_bytes, scan_bytes=job_parts.SCAN_CHUNK):
     """Plan ``path`` with parts of ``part_bytes``, the planning pass reading ``scan_bytes`` at a time,
     and read every part: (source, parts, {row: fields}, {row: reason})."""
-    default, inputs.SCAN_CHUNK = inputs.SCAN_CHUNK, scan_bytes
+    default, job_parts.SCAN_CHUNK = job_parts.SCAN_CHUNK, scan_bytes
     try:
         src = inputs.source(str(path))
         parts = inputs.plan(src, part_bytes, 1)
     finally:
-        inputs.SCAN_CHUNK = default
+        job_parts.SCAN_CHUNK = default
     return (src, parts, *read_parts(src, parts, fmt))
 
 
@@ -69,8 +70,8 @@ def read_parts(src, parts, fmt):
             assert r.row not in rows and r.row not in bad, f"row {r.row} twice"
             bad[r.row] = r.reason
         for table in tables:
-            numbers = table.column(inputs.ROW_COLUMN).to_pylist()
-            data = table.drop_columns(list(inputs.HIDDEN))
+            numbers = table.column(job_parts.ROW_COLUMN).to_pylist()
+            data = table.drop_columns(list(job_parts.HIDDEN))
             if fmt in ("csv", "tsv"):
                 data = pa.table({n: data.column(n).cast(pa.binary()) for n in data.column_names})
             for number, row in zip(numbers, data.to_pylist()):

@@ -24,7 +24,7 @@ import apache_beam as beam
 from ..formats import check_not_an_input, output_format
 from ..errors import RejectedRow, UsageError
 from ..rows import ERRORS_TAG
-from . import inputs, outputs
+from . import inputs, outputs, parts
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def classify_file(input_path: str, output_path: str, *, errors_path: Optional[st
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _even(parts: list[inputs.Part], wanted: int, src: inputs.Source) -> list[inputs.Part]:
+def _even(parts: list[parts.Part], wanted: int, src: parts.Source) -> list[parts.Part]:
     """Parts of a small input cut finer, so that every worker gets some (text formats only)."""
     if len(parts) >= wanted or src.fmt == "parquet":
         return parts
@@ -155,7 +155,7 @@ def _runner(runner: str, workers: int, config: dict, gpus: Sequence[str] = ()) -
         servicer.close()
 
 
-def _pipeline(options, beam_runner, src: inputs.Source, parts: list[inputs.Part], folder: str, out_fmt: str,
+def _pipeline(options, beam_runner, src: parts.Source, parts: list[parts.Part], folder: str, out_fmt: str,
               errors_path: Optional[str], batch_rows: int, config: dict):
     from ..classify_text_batches import ClassifyTextBatches
 
@@ -179,14 +179,14 @@ def _pipeline(options, beam_runner, src: inputs.Source, parts: list[inputs.Part]
 class _ReadPart(beam.DoFn):
     """A part -> its rows as Arrow tables; rows that cannot be read -> the error output."""
 
-    def __init__(self, src: inputs.Source, text_field: str, batch_rows: int):
+    def __init__(self, src: parts.Source, text_field: str, batch_rows: int):
         self._src, self._text_field, self._batch_rows = src, text_field, batch_rows
 
-    def process(self, part: inputs.Part):
+    def process(self, part: parts.Part):
         tables, bad = inputs.read_part(self._src, part, self._text_field, self._batch_rows)
         for row in bad:
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, beam.Row(
-                element={inputs.FILE_COLUMN: row.file, inputs.ROW_COLUMN: row.row, "line": row.text},
+                element={parts.FILE_COLUMN: row.file, parts.ROW_COLUMN: row.row, "line": row.text},
                 msg=row.reason, stack=""))
         yield from tables
 

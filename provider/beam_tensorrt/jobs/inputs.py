@@ -10,70 +10,21 @@ Arrow's readers read each part where they agree with the reference; where they w
 that is not UTF-8, a quoted value left open at the end of the file, a JSON line Arrow refuses) the
 reference reads it, so rows classified + rows rejected are always the reference's rows.
 
-Every table carries two hidden columns, the file's index in the job and the row's 1-based number in
-that file, so that rejected rows are reported with their place and outputs are assembled in input
-order. Nothing here imports Beam: files are opened through Beam's FileSystems when it is loaded.
+Nothing here imports Beam: files are opened through Beam's FileSystems when it is loaded.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
-from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
 
-from ..formats import input_format
 from ..errors import UsageError
-from .records import RecordScanner
-
-FILE_COLUMN = "__beam_tensorrt_file"  # int32: the file's index in Source.files
-ROW_COLUMN = "__beam_tensorrt_row"  # int64: the row's number in its file, from 1 (a header is not a row)
-HIDDEN = (FILE_COLUMN, ROW_COLUMN)
-SCAN_CHUNK = 1 << 26  # bytes read at a time by the planning pass
-NEWLINE = 10
-BOM = b"\xef\xbb\xbf"
-DELIMITERS = {"tsv": "\t", "csv": ","}
-
-
-@dataclass(frozen=True)
-class Source:
-    """The job's input files, of one format; ``headers``: each TSV/CSV file's column names."""
-
-    files: tuple[str, ...]
-    fmt: str
-    headers: tuple[tuple[str, ...], ...] = ()
-
-
-@dataclass(frozen=True)
-class Part:
-    """What one worker reads: bytes ``[start, end)`` of a text file, or row groups ``[start, end)``
-    of a Parquet file, whose first row is row ``first_row`` of file ``file``."""
-
-    file: int
-    start: int
-    end: int
-    first_row: int
-    rows: int
-    exact: bool = False  # read with Python's csv module (Arrow's reader would not read it as that does)
-
-
-@dataclass(frozen=True)
-class BadRow:
-    """A row that could not even be read (not JSON, the wrong number of columns, not UTF-8)."""
-
-    file: int
-    row: int
-    text: str
-    reason: str
-
-
-def _open(path: str):
-    from apache_beam.io.filesystems import FileSystems
-
-    return FileSystems.open(path, compression_type="uncompressed")
+from ..formats import input_format
+from . import delimited
+from . import parts as _parts
+from .parts import BOM, FILE_COLUMN, HIDDEN, ROW_COLUMN, BadRow, Part, Source, cuts, numbered, open_file
 
 
 def list_files(path: str) -> list[str]:
@@ -109,43 +60,8 @@ def source(path: str) -> Source:
         raise UsageError(f"--input {path!r} holds files of several formats ({', '.join(sorted(formats))}); "
                          "name one with a glob, e.g. '*.csv'")
     fmt = formats.pop()
-    headers = tuple(_header(f, fmt) for f in files) if fmt in ("tsv", "csv") else ()
+    headers = tuple(delimited.header(f, fmt) for f in files) if fmt in ("tsv", "csv") else ()
     return Source(tuple(files), fmt, headers)
-
-
-def _header(path: str, fmt: str) -> tuple[str, ...]:
-    """The column names: the file's first record, read as Python's ``csv`` module reads it."""
-    with _open(path) as f:
-        start = len(BOM) if f.read(len(BOM)) == BOM else 0
-        f.seek(start)
-        scanner = RecordScanner(DELIMITERS[fmt], quoted=fmt == "csv", start=start)
-        data = b""
-        while chunk := f.read(1 << 16):
-            data += chunk
-            if len(scanner.feed(chunk).offsets):
-                break
-        else:
-            scanner.finish()
-        end = scanner.last_end + 1 - start if scanner.last_end >= start else len(data)
-    names = next(iter(_records(data[:end], fmt)), [])
-    if not names or not "".join(names).strip():
-        raise UsageError(f"--input {path!r} has no header row (a {fmt.upper()} file's first line names its columns)")
-    return tuple(n.strip() for n in names)
-
-
-def _records(data: bytes, fmt: str) -> list[list[str]]:
-    """Python's ``csv`` reader over ``data`` in the documented dialect (bytes that are not UTF-8
-    kept as surrogates), blank records included as ``[]``, values of any length (the module's
-    default limit, 128 kB, is lifted while it reads, as Arrow has none)."""
-    text = io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")
-    limit = csv.field_size_limit()
-    csv.field_size_limit(max(limit, len(data)))
-    try:
-        if fmt == "tsv":
-            return list(csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE))
-        return list(csv.reader(text))
-    finally:
-        csv.field_size_limit(limit)
 
 
 def columns(src: Source) -> Optional[list[str]]:
@@ -163,7 +79,7 @@ def declared_schema(src: Source, text_field: str) -> Optional[pa.Schema]:
     if src.fmt == "parquet":
         import pyarrow.parquet as pq
 
-        with _open(src.files[0]) as f:
+        with open_file(src.files[0]) as f:
             return pq.ParquetFile(f).schema_arrow
     if src.fmt == "txt":
         return pa.schema([(text_field, pa.string())])
@@ -186,7 +102,7 @@ def plan(src: Source, part_bytes: int, part_rows: int) -> list[Part]:
 def _plan_parquet(index: int, path: str, part_rows: int) -> list[Part]:
     import pyarrow.parquet as pq
 
-    with _open(path) as f:
+    with open_file(path) as f:
         meta = pq.ParquetFile(f).metadata
     parts, start, first, rows = [], 0, 1, 0
     for group in range(meta.num_row_groups):
@@ -200,16 +116,16 @@ def _plan_parquet(index: int, path: str, part_rows: int) -> list[Part]:
 def _plan_text(index: int, path: str, fmt: str, part_bytes: int) -> list[Part]:
     """Parts of a text file, cut after record ends, with the number of each part's first row."""
     if fmt in ("tsv", "csv"):
-        return _plan_delimited(index, path, fmt, part_bytes)
+        return delimited.plan(index, path, fmt, part_bytes)
     parts: list[Part] = []
-    with _open(path) as f:
+    with open_file(path) as f:
         start = len(BOM) if f.read(len(BOM)) == BOM else 0
         f.seek(start)
         offset, part_start, part_first, rows = start, start, 1, 0  # rows: lines ended since the part's start
         last_byte = b"\n"
-        while chunk := f.read(SCAN_CHUNK):
-            ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == NEWLINE) + offset
-            for cut in _cuts(ends, part_start, part_bytes):
+        while chunk := f.read(_parts.SCAN_CHUNK):
+            ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == ord("\n")) + offset
+            for cut in cuts(ends, part_start, part_bytes):
                 n = rows + int(np.searchsorted(ends, cut - 1)) + 1
                 parts.append(Part(index, part_start, cut, part_first, n))
                 part_start, part_first, rows = cut, part_first + n, 0
@@ -224,64 +140,6 @@ def _plan_text(index: int, path: str, fmt: str, part_bytes: int) -> list[Part]:
     return parts
 
 
-def _cuts(ends: np.ndarray, part_start: int, part_bytes: int) -> list[int]:
-    """Where to cut after the record ends ``ends`` (ascending offsets of their last bytes): after the
-    first end at or past each target size, counted from ``part_start``."""
-    cuts = []
-    while len(ends):
-        i = int(np.searchsorted(ends, part_start + part_bytes - 1))
-        if i >= len(ends):
-            break
-        part_start = int(ends[i]) + 1
-        cuts.append(part_start)
-        ends = ends[i + 1:]
-    return cuts
-
-
-def _plan_delimited(index: int, path: str, fmt: str, part_bytes: int) -> list[Part]:
-    """Parts of a TSV or CSV file, cut after record ends as Python's ``csv`` module finds them
-    (``records``), less the header; a part's rows are its records with something in them."""
-    parts: list[Part] = []
-    with _open(path) as f:
-        start = len(BOM) if f.read(len(BOM)) == BOM else 0
-        f.seek(start)
-        scanner = RecordScanner(DELIMITERS[fmt], quoted=fmt == "csv", start=start)
-        offset, part_start, part_first, rows = start, None, 1, 0
-        chunk = b""
-
-        def settle(ends) -> None:
-            nonlocal part_start, part_first, rows
-            offsets, is_row = ends.offsets, ends.rows
-            if part_start is None:  # the first record is the header
-                if not len(offsets):
-                    return
-                part_start = int(offsets[0]) + 1
-                offsets, is_row = offsets[1:], is_row[1:]
-            counted = np.cumsum(is_row)
-            done = 0
-            for cut in _cuts(offsets, part_start, part_bytes):
-                i = int(np.searchsorted(offsets, cut - 1))
-                n = rows + int(counted[i]) - done
-                if n:
-                    parts.append(Part(index, part_start, cut, part_first, n))
-                part_start, part_first, rows, done = cut, part_first + n, 0, int(counted[i])
-            rows += (int(counted[-1]) if len(counted) else 0) - done
-
-        while chunk := f.read(SCAN_CHUNK):
-            settle(scanner.feed(chunk))
-            offset += len(chunk)
-        settle(scanner.finish())
-        if part_start is None:
-            return parts  # a header and nothing else
-        if scanner.tail_is_row(offset):
-            rows += 1  # a last record without a newline
-        if rows:
-            # A quoted value still open at the end of the file runs to its end in Python's reader
-            # (Arrow's rejects the record): that part is read by Python's reader.
-            parts.append(Part(index, part_start, offset, part_first, rows, exact=scanner.inside_quotes))
-    return parts
-
-
 # -- reading a part ------------------------------------------------------------------------------
 
 def read_part(src: Source, part: Part, text_field: str, batch_rows: int) -> tuple[list[pa.Table], list[BadRow]]:
@@ -293,14 +151,14 @@ def read_part(src: Source, part: Part, text_field: str, batch_rows: int) -> tupl
         import pyarrow.parquet as pq
 
         tables = []
-        with _open(path) as f:
+        with open_file(path) as f:
             row = part.first_row
             for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows,
                                                         row_groups=list(range(part.start, part.end))):
-                tables.append(_utf8_checked(_numbered(pa.Table.from_batches([batch]), part.file, row), text_field, bad))
+                tables.append(_utf8_checked(numbered(pa.Table.from_batches([batch]), part.file, row), text_field, bad))
                 row += batch.num_rows
         return tables, bad
-    with _open(path) as f:
+    with open_file(path) as f:
         f.seek(part.start)
         data = f.read(part.end - part.start)
     if src.fmt == "txt":
@@ -308,7 +166,7 @@ def read_part(src: Source, part: Part, text_field: str, batch_rows: int) -> tupl
     elif src.fmt == "jsonl":
         table = _read_json_lines(data, text_field, part, bad)
     else:
-        table = _read_delimited(data, src.headers[part.file], src.fmt, part, bad)
+        table = delimited.read(data, src.headers[part.file], src.fmt, part, bad)
     table = _utf8_checked(table, text_field, bad)
     return [table.slice(i, batch_rows) for i in range(0, table.num_rows, batch_rows)] or [], bad
 
@@ -358,12 +216,6 @@ def _row_bytes_as_text(row: pa.Table) -> dict:
     return out
 
 
-def _numbered(table: pa.Table, file: int, first_row: int, rows: Optional[np.ndarray] = None) -> pa.Table:
-    numbers = rows if rows is not None else np.arange(first_row, first_row + table.num_rows, dtype=np.int64)
-    table = table.append_column(FILE_COLUMN, pa.array(np.full(table.num_rows, file, dtype=np.int32)))
-    return table.append_column(ROW_COLUMN, pa.array(numbers, pa.int64()))
-
-
 def _lines(data: bytes) -> list[bytes]:
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
@@ -375,74 +227,7 @@ def _read_text(data: bytes, text_field: str, part: Part) -> pa.Table:
     # Bytes viewed as strings, unchecked: ClassifyTextBatches sends text that is not UTF-8 to the error
     # output with its row, instead of the whole part failing here.
     texts = pa.array(_lines(data), pa.binary()).view(pa.string())
-    return _numbered(pa.table({text_field: texts}), part.file, part.first_row)
-
-
-def _read_delimited(data: bytes, header: Sequence[str], fmt: str, part: Part, bad: list[BadRow]) -> pa.Table:
-    import pyarrow.csv as pcsv
-
-    if part.exact or not _is_utf8(data):
-        # Arrow's reader cannot hand a row of the wrong length whose bytes are not UTF-8 to its
-        # handler (it fails the whole part): Python's reader takes such a part.
-        return _read_delimited_by_python(data, header, fmt, part, bad)
-    invalid: list[tuple[int, str, int]] = []
-
-    def on_invalid(row) -> str:
-        invalid.append((row.number, row.text, row.actual_columns))
-        return "skip"
-
-    names = list(header)
-    try:
-        table = pcsv.read_csv(
-            pa.py_buffer(data),
-            read_options=pcsv.ReadOptions(column_names=names, use_threads=False, block_size=max(len(data), 1) + 1),
-            parse_options=pcsv.ParseOptions(delimiter=DELIMITERS[fmt], quote_char=False if fmt == "tsv" else '"',
-                                            newlines_in_values=fmt == "csv", invalid_row_handler=on_invalid),
-            convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, check_utf8=False,
-                                                strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except pa.ArrowInvalid:  # whatever else Arrow's reader refuses, Python's reads
-        return _read_delimited_by_python(data, header, fmt, part, bad)
-    rows = None
-    if invalid:
-        skipped = np.array([n for n, _, _ in invalid], dtype=np.int64)
-        every = np.arange(1, table.num_rows + len(invalid) + 1, dtype=np.int64)
-        rows = np.setdiff1d(every, skipped) + part.first_row - 1
-        for number, text, got in invalid:
-            bad.append(BadRow(part.file, part.first_row + number - 1, text,
-                              f"expected {len(names)} columns, got {got}"))
-    return _numbered(table, part.file, part.first_row, rows)
-
-
-def _is_utf8(data: bytes) -> bool:
-    """Whether ``data`` is valid UTF-8 (Arrow's check, without a copy)."""
-    offsets = np.array([0, len(data)], dtype=np.int32)
-    try:
-        pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]).validate(full=True)
-        return True
-    except pa.ArrowInvalid:
-        return False
-
-
-def _read_delimited_by_python(data: bytes, header: Sequence[str], fmt: str, part: Part,
-                              bad: list[BadRow]) -> pa.Table:
-    """The part read by Python's ``csv`` module itself (its values' bytes kept as they were)."""
-    names = list(header)
-    values: list[list[bytes]] = [[] for _ in names]
-    numbers: list[int] = []
-    row = part.first_row
-    for record in _records(data, fmt):
-        if not record:
-            continue  # a blank line: no row
-        if len(record) != len(names):
-            bad.append(BadRow(part.file, row, DELIMITERS[fmt].join(record).encode("utf-8", "surrogateescape")
-                              .decode("utf-8", "replace"), f"expected {len(names)} columns, got {len(record)}"))
-        else:
-            for column, value in zip(values, record):
-                column.append(value.encode("utf-8", "surrogateescape"))
-            numbers.append(row)
-        row += 1
-    table = pa.table({n: pa.array(v, pa.binary()).view(pa.string()) for n, v in zip(names, values)})
-    return _numbered(table, part.file, part.first_row, np.array(numbers, dtype=np.int64))
+    return numbered(pa.table({text_field: texts}), part.file, part.first_row)
 
 
 def _read_json_lines(data: bytes, text_field: str, part: Part, bad: list[BadRow]) -> pa.Table:
@@ -459,7 +244,7 @@ def _read_json_lines(data: bytes, text_field: str, part: Part, bad: list[BadRow]
             if (table.num_rows == part.rows and text_field in table.column_names
                     and pa.types.is_string(table.schema.field(text_field).type)
                     and not table.column(text_field).null_count):
-                return _numbered(table, part.file, part.first_row)
+                return numbered(table, part.file, part.first_row)
         except pa.ArrowInvalid:
             pass
     return _read_json_lines_one_by_one(data, text_field, part, bad)
@@ -477,7 +262,7 @@ def _read_json_lines_one_by_one(data: bytes, text_field: str, part: Part, bad: l
         objects.append(obj)
         numbers.append(row)
     table = _table_of(objects, text_field)
-    return _numbered(table, part.file, part.first_row, np.array(numbers, dtype=np.int64))
+    return numbered(table, part.file, part.first_row, np.array(numbers, dtype=np.int64))
 
 
 def _json_object(raw: bytes, text_field: str) -> tuple[str, Any]:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from ..errors import RejectedRow
-from .inputs import FILE_COLUMN, HIDDEN, ROW_COLUMN
+from .parts import FILE_COLUMN, HIDDEN, ROW_COLUMN
 
 # ClassifyTextBatches' truncation column, always asked for so the summary can count truncated rows;
 # dropped from the output unless the user asked for one (--truncated-field).
