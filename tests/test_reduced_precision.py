@@ -14,7 +14,9 @@ import pytest
 from conftest import read_sst2
 
 from beam_tensorrt.backends.tensorrt.metadata import PlanMetadata
-from beam_tensorrt.backends.tensorrt.reduced_precision import QuantizeRequest, check_gpu, guard
+from beam_tensorrt.backends.tensorrt.quantized import QuantizeRequest
+from beam_tensorrt.backends.tensorrt.reduced_precision import guard
+from beam_tensorrt.backends.tensorrt.spec import check_gpu
 from beam_tensorrt.errors import ConfigError, PlanNotBuilt, PrecisionRefused
 from beam_tensorrt.config import ClassifyTextConfig
 
@@ -187,7 +189,7 @@ def test_an_int8_plan_is_built_only_with_calibration_texts_checked_and_found_by_
     meta = PlanMetadata.read(plan)
     assert meta.precision == "int8" and meta.layout == "packed"
     assert meta.calibration["texts"] == len(request.calibration_texts)
-    assert meta.calibration["scheme"] == __import__("beam_tensorrt.backends.tensorrt.qdq", fromlist=["SCHEME"]).SCHEME
+    assert meta.calibration["scheme"] == __import__("beam_tensorrt.backends.tensorrt.spec", fromlist=["SCHEME"]).SCHEME
     assert meta.calibration["guard"]["rows"] == len(request.guard_texts) == 30
     assert meta.calibration["guard"]["agreement"] >= 0.97
     assert quantized_builds == ["int8", "int8"] and len(fp16_builds) == 1  # the fp16 reference built once

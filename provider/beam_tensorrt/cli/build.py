@@ -34,7 +34,7 @@ def run(args) -> int:
     from ..backends.base import REDUCED_PRECISIONS
     from ..backends.tensorrt.loader import plan_for
     from ..backends.tensorrt.metadata import metadata_path
-    from ..backends.tensorrt.reduced_precision import QuantizeRequest
+    from ..backends.tensorrt.quantized import QuantizeRequest
     from ..errors import UsageError
     from ..models import resolve_model
 

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Optional
 
 from ...artifact import ModelArtifact
-from ..base import REDUCED_PRECISIONS, BackendOptions
-from .qdq import SCHEME
-from .reduced_precision import QuantizeRequest, check_gpu
 from ...errors import PlanNotBuilt
+from ..base import REDUCED_PRECISIONS, BackendOptions
 from .runner import TensorRTSession
+from .spec import SCHEME, QuantizedBuild, check_gpu
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +23,13 @@ def device_index(device: str) -> int:
 
 
 def plan_for(artifact: ModelArtifact, options: BackendOptions = BackendOptions(),
-             quantize: Optional[QuantizeRequest] = None) -> tuple[Path, Path]:
+             quantize: Optional[QuantizedBuild] = None) -> tuple[Path, Path]:
     """The local path of a plan for this GPU, ``artifact`` and ``options``: from the engine cache,
     or built now. Also where the timing cache lives (returned second).
 
-    An int8 or fp8 plan is built only when ``quantize`` brings the texts to calibrate and check it
-    with (``beam-tensorrt build``); otherwise a miss raises ``PlanNotBuilt``, saying how."""
+    An int8 or fp8 plan is built only when ``quantize`` (the offline build's ``QuantizeRequest``,
+    from ``beam-tensorrt build``) builds and checks it; otherwise a miss raises ``PlanNotBuilt``,
+    saying how. The loader never imports the build: it is handed one."""
     from . import builder
     from .engine_cache import EngineCache
     from .platform import import_tensorrt, runtime_info
@@ -55,11 +55,9 @@ def plan_for(artifact: ModelArtifact, options: BackendOptions = BackendOptions()
                 f"{info.trt_version} in the engine cache ({options.engine_cache or cache.local}). Build it, "
                 f"calibrated and checked against fp16, with: beam-tensorrt build --precision {spec.precision} "
                 "--calibration-texts FILE (and this pipeline's --model, --max-seq-len, --packing, --engine-cache)")
-        from .quantized import build_quantized_plan
-
         fp16_plan, _ = plan_for(artifact, dataclasses.replace(options, precision="fp16"))
-        return build_quantized_plan(artifact, spec, plan_path, max_seq_len=options.max_seq_len, request=quantize,
-                                    fp16_plan=fp16_plan, timing_cache=timing_cache)
+        return quantize.build_plan(artifact, spec, plan_path, max_seq_len=options.max_seq_len, fp16_plan=fp16_plan,
+                                   timing_cache=timing_cache)
 
     return cache.get_or_build(key, build, timing_key), cache.local_timing_cache(timing_key)
 

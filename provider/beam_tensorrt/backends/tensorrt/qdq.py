@@ -19,11 +19,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-# Where Q/DQ pairs go and how scales are chosen: part of a reduced-precision plan's engine-cache key, so a
-# plan quantized otherwise is never taken for one quantized this way. Change it with the placement.
-# (Q/DQ around the attention products too measured slower and less faithful with TensorRT 10.6 on an
-# H200: BERT-base int8 0.93x fp16 instead of 1.13x; docs/performance.md.)
-SCHEME = "dense/1"
 # The GEMMs worth quantizing: a weight at least this wide on both sides.
 MIN_GEMM_DIM = 64
 # Largest magnitude of each quantized type: the scale maps amax onto it.

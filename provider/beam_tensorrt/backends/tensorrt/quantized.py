@@ -9,17 +9,52 @@ so whoever loads it can see what it was measured on and how close to fp16 it cam
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from ...artifact import ModelArtifact
 from ...files import atomic_write
 from .builder import build_engine
 from .calibration import calibrate
 from .metadata import PlanMetadata, metadata_path
-from .qdq import SCHEME, quantize
-from .reduced_precision import QuantizeRequest, guard
-from .spec import PlanSpec
+from ...errors import UsageError
+from .qdq import quantize
+from .reduced_precision import DEFAULT_MIN_AGREEMENT, guard
+from .spec import SCHEME, PlanSpec
+
+# Every fifth calibration text is held out for the guard.
+HOLD_OUT_EVERY = 5
+CALIBRATION_ROWS = 2048
+GUARD_ROWS = 2000
+
+
+@dataclass
+class QuantizeRequest:
+    """What ``beam-tensorrt build`` hands the loader (``loader.plan_for``) to build and check an int8
+    or fp8 plan with: the texts that calibrate it, those held out for the guard, the guard's bar."""
+
+    calibration_texts: list[str]
+    guard_texts: list[str]
+    min_agreement: float = DEFAULT_MIN_AGREEMENT
+
+    @classmethod
+    def from_texts(cls, texts: Sequence[str], min_agreement: float = DEFAULT_MIN_AGREEMENT,
+                   calibration_rows: int = CALIBRATION_ROWS, guard_rows: int = GUARD_ROWS) -> "QuantizeRequest":
+        """Every fifth text held out for the guard, the others calibrate (each set capped)."""
+        texts = [t for t in texts if t.strip()]
+        guard_texts = texts[HOLD_OUT_EVERY - 1::HOLD_OUT_EVERY][:guard_rows]
+        calibration = [t for i, t in enumerate(texts) if i % HOLD_OUT_EVERY != HOLD_OUT_EVERY - 1][:calibration_rows]
+        if not guard_texts or not calibration:
+            raise UsageError(f"{len(texts)} non-empty calibration texts are too few: give at least "
+                             f"{HOLD_OUT_EVERY} (hundreds to thousands measure better)")
+        return cls(calibration, guard_texts, min_agreement)
+
+    def build_plan(self, artifact: ModelArtifact, spec: PlanSpec, plan_path: Path, *, max_seq_len: int,
+                   fp16_plan: Path, timing_cache: Optional[Path] = None) -> "PlanMetadata":
+        """``spec``'s plan built and checked (``spec.QuantizedBuild``, what the loader calls)."""
+        return build_quantized_plan(artifact, spec, plan_path, max_seq_len=max_seq_len, request=self,
+                                    fp16_plan=fp16_plan, timing_cache=timing_cache)
 
 
 def _say(msg: str) -> None:

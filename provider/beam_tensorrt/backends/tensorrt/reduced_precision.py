@@ -1,5 +1,5 @@
-"""Rules for int8 and fp8 plans, without TensorRT: which GPUs can run them, which texts calibrate
-and which check them, and the accuracy guard that refuses a plan whose labels stray from fp16's.
+"""The accuracy guard of int8 and fp8 plans, without TensorRT: it refuses a plan whose labels stray
+from fp16's.
 
 Why a guard: a quantized plan is only worth its speed if it labels rows as the fp16 plan does.
 Agreement is measured on texts held out from calibration, so a scale fitted to the very texts it
@@ -10,20 +10,13 @@ published and the build says by how much it missed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ...errors import ConfigError, PrecisionRefused, UsageError
+from ...errors import PrecisionRefused
 
-# Oldest GPU generation whose tensor cores compute each reduced precision (TensorRT 10 supports
-# Turing and newer; fp8 came with Ada, 8.9, and Hopper, 9.0).
-MIN_COMPUTE_CAPABILITY = {"int8": (7, 5), "fp8": (8, 9)}
 DEFAULT_MIN_AGREEMENT = 0.99
-# Every fifth calibration text is held out for the guard.
-HOLD_OUT_EVERY = 5
-CALIBRATION_ROWS = 2048
-GUARD_ROWS = 2000
 
 
 @dataclass
@@ -41,38 +34,6 @@ class GuardFigures:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass
-class QuantizeRequest:
-    """What ``beam-tensorrt build`` hands the loader to build (and check) an int8 or fp8 plan."""
-
-    calibration_texts: list[str]
-    guard_texts: list[str]
-    min_agreement: float = DEFAULT_MIN_AGREEMENT
-
-    @classmethod
-    def from_texts(cls, texts: Sequence[str], min_agreement: float = DEFAULT_MIN_AGREEMENT,
-                   calibration_rows: int = CALIBRATION_ROWS, guard_rows: int = GUARD_ROWS) -> "QuantizeRequest":
-        """Every fifth text held out for the guard, the others calibrate (each set capped)."""
-        texts = [t for t in texts if t.strip()]
-        guard = texts[HOLD_OUT_EVERY - 1::HOLD_OUT_EVERY][:guard_rows]
-        calibration = [t for i, t in enumerate(texts) if i % HOLD_OUT_EVERY != HOLD_OUT_EVERY - 1][:calibration_rows]
-        if not guard or not calibration:
-            raise UsageError(f"{len(texts)} non-empty calibration texts are too few: give at least "
-                             f"{HOLD_OUT_EVERY} (hundreds to thousands measure better)")
-        return cls(calibration, guard, min_agreement)
-
-
-def check_gpu(precision: str, gpu_name: str, compute_capability: str) -> None:
-    """Raise a ``ConfigError`` on ``precision`` naming the GPU, if it cannot compute in it."""
-    need = MIN_COMPUTE_CAPABILITY.get(precision)
-    if need is None:
-        return
-    have = tuple(int(p) for p in compute_capability.split("."))
-    if have < need:
-        raise ConfigError("precision", f"{precision} needs a GPU of compute capability {need[0]}.{need[1]} or newer; "
-                                       f"this worker's {gpu_name} is {compute_capability}")
 
 
 def guard(precision: str, fp16_logits: np.ndarray, logits: np.ndarray,
