@@ -1,5 +1,6 @@
 """ClassifyTextConfig: the one schema; a setting reaches a backend by one path, its default written once."""
 import dataclasses
+import json
 
 import pytest
 
@@ -44,3 +45,12 @@ def test_unknown_fields_and_bad_values_name_the_field():
     with pytest.raises(ConfigError) as raised:
         ClassifyTextConfig.from_kwargs({"max_batch_size": True})
     assert raised.value.field == "max_batch_size" and "expected an integer" in raised.value.reason
+
+
+def test_a_config_travels_as_json_with_only_what_differs_from_the_defaults():
+    config = ClassifyTextConfig.from_kwargs({"text_field": "review", "max_seq_len": 256,
+                                             "error_handling": {"output": "errors"}})
+    assert json.loads(config.to_json()) == {"text_field": "review", "max_seq_len": 256,
+                                            "error_handling": {"output": "errors"}}
+    assert ClassifyTextConfig.from_json(config.to_json()) == config
+    assert ClassifyTextConfig().validate().to_json() == "{}"

@@ -259,17 +259,24 @@ class ClassifyTextBatches(beam.PTransform):
         error_handling: ``{"output": NAME}`` routes rows that cannot be classified to the output NAME.
         model_metadata_pcoll: a PCollection of Beam ``ModelMetadata`` to swap models, as for
             ``ClassifyText``.
-        **config: ClassifyText's configuration fields (``model``, ``backend``, ``text_field``, ...).
+        config: a ``ClassifyTextConfig`` made (and validated) already, instead of the fields.
+        **fields: ClassifyText's configuration fields (``model``, ``backend``, ``text_field``, ...).
     """
 
     def __init__(self, *, error_handling: Optional[Mapping[str, Any]] = None,
-                 model_metadata_pcoll: Optional[beam.PCollection] = None, **config: Any):
+                 model_metadata_pcoll: Optional[beam.PCollection] = None,
+                 config: Optional[ClassifyTextConfig] = None, **fields: Any):
         super().__init__()
         for name in BATCHING_FIELDS:
-            if name in config:
+            if name in fields:
                 raise ConfigError(name, "ClassifyTextBatches classifies each input table as one batch; "
                                         "size the tables at the source instead")
-        self.config = ClassifyTextConfig.from_kwargs(dict(config, error_handling=error_handling))
+        if config is not None:  # validated where it was made: an application hands its own down
+            if fields or error_handling is not None:
+                raise ConfigError(next(iter(fields), "error_handling"), "give either config or fields, not both")
+            self.config = config
+        else:
+            self.config = ClassifyTextConfig.from_kwargs(dict(fields, error_handling=error_handling))
         check_model_refresh(self.config, model_metadata_pcoll)
         self._model_metadata_pcoll = model_metadata_pcoll
 

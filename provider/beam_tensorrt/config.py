@@ -149,6 +149,23 @@ class ClassifyTextConfig:
             fields.append((self.truncated_field, bool))
         return fields
 
+    def to_json(self) -> str:
+        """The fields that differ from their defaults, as JSON (``from_json`` reads it back): how the
+        config reaches processes of its own, such as a worker pool's preloaded workers."""
+        import json
+
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if getattr(self, f.name) != f.default}
+        if self.error_handling is not None:
+            values["error_handling"] = self.error_handling._asdict()
+        return json.dumps(values, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ClassifyTextConfig":
+        import json
+
+        return cls.from_kwargs(json.loads(text))
+
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> "ClassifyTextConfig":
         known = {f.name for f in dataclasses.fields(cls)}

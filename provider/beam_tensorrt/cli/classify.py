@@ -93,11 +93,9 @@ def run(args) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = classify_file(args.input, args.output, errors_path=args.errors, workers=workers, gpus=gpus,
-                               shards=args.shards,
-                               batch_rows=args.batch_size, runner=args.runner,
-                               pipeline_args=args.beam_options, on_start=on_start,
-                               **{name: getattr(config, name) for name in CONFIG_FLAGS})
+        result = classify_file(args.input, args.output, config, errors_path=args.errors, workers=workers, gpus=gpus,
+                               shards=args.shards, batch_rows=args.batch_size, runner=args.runner,
+                               pipeline_args=args.beam_options, on_start=on_start)
     except BaseException:
         if not stopped_by:
             raise

@@ -12,7 +12,7 @@ has installed (``gs://``, ``s3://``, ``hdfs://``...).
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import logging
 import os
 import shutil
@@ -22,9 +22,11 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import apache_beam as beam
 
 from ..formats import check_not_an_input, output_format
+from ..config import ClassifyTextConfig, ErrorHandling
 from ..errors import RejectedRow, UsageError
 from ..rows import ERRORS_TAG
-from . import inputs, outputs, parts
+from . import inputs, outputs
+from .parts import FILE_COLUMN, ROW_COLUMN, Part, Source
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +54,10 @@ def default_workers(backend: str, gpus: int = 1) -> int:
     return max(1, min(8 * max(1, gpus), (os.cpu_count() or 2) // 2))
 
 
-def classify_file(input_path: str, output_path: str, *, errors_path: Optional[str] = None, workers: int = 1,
-                  gpus: Sequence[str] = (), shards: int = 1, batch_rows: int = 8192, runner: str = "FnApiRunner",
-                  pipeline_args: Optional[list[str]] = None, on_start: Callable[[int, str], None] = lambda rows, folder: None,
-                  **config: Any) -> JobResult:
+def classify_file(input_path: str, output_path: str, config: Optional[ClassifyTextConfig] = None, *,
+                  errors_path: Optional[str] = None, workers: int = 1, gpus: Sequence[str] = (), shards: int = 1,
+                  batch_rows: int = 8192, runner: str = "FnApiRunner", pipeline_args: Optional[list[str]] = None,
+                  on_start: Callable[[int, str], None] = lambda rows, folder: None) -> JobResult:
     """Classify every row of ``input_path`` into ``output_path`` (its format by extension: JSON lines,
     CSV, TSV or Parquet; every input column kept, then the label and its score). Rows that cannot be
     classified go to ``errors_path`` (JSON lines: file, row, element, msg), or, without it, stop the
@@ -71,19 +73,21 @@ def classify_file(input_path: str, output_path: str, *, errors_path: Optional[st
         runner: Beam runner (FnApiRunner: Beam's local runner).
         pipeline_args: more Beam pipeline options.
         on_start: called with the input's row count and the workers' folder once the job is planned.
-        **config: ClassifyText's configuration fields.
+        config: ClassifyText's configuration, validated (default: every field's default); it reaches
+            the transform as it is and the pool's workers as ``to_json``.
     """
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
 
     out_fmt = output_format("--output", output_path)
     FileSystems.set_options(PipelineOptions([f"--runner={runner}", *(pipeline_args or [])]))
+    config = config or ClassifyTextConfig().validate()
     src = inputs.source(input_path)
     for flag, path in (("--output", output_path), ("--errors", errors_path)):
         if path:
             for target in outputs.shard_names(path, shards if flag == "--output" else 1):
                 check_not_an_input(flag, target, list(src.files))
-    text_field = config.get("text_field", "text")
+    text_field = config.text_field
     declared = inputs.columns(src)
     if declared is not None and text_field not in declared:
         raise UsageError(f"--input {input_path!r}: {text_field!r} is not a column of the input "
@@ -113,7 +117,7 @@ def classify_file(input_path: str, output_path: str, *, errors_path: Optional[st
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _even(parts: list[parts.Part], wanted: int, src: parts.Source) -> list[parts.Part]:
+def _even(parts: list[Part], wanted: int, src: Source) -> list[Part]:
     """Parts of a small input cut finer, so that every worker gets some (text formats only)."""
     if len(parts) >= wanted or src.fmt == "parquet":
         return parts
@@ -123,7 +127,7 @@ def _even(parts: list[parts.Part], wanted: int, src: parts.Source) -> list[parts
 
 
 @contextlib.contextmanager
-def _runner(runner: str, workers: int, config: dict, gpus: Sequence[str] = ()) -> Iterator[tuple[Any, list[str]]]:
+def _runner(runner: str, workers: int, config: ClassifyTextConfig, gpus: Sequence[str] = ()) -> Iterator[tuple[Any, list[str]]]:
     """The runner object and options for ``workers`` SDK processes: Beam's local runner in this
     process for one (on the first of ``gpus``); for more, Beam's local runner with its workers from a
     worker pool started here, spread over ``gpus``, each booted and with the model loaded before the
@@ -144,7 +148,7 @@ def _runner(runner: str, workers: int, config: dict, gpus: Sequence[str] = ()) -
     # N times too many threads for its cores. Each worker gets its share (a setting of the user's wins).
     os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # -v shows the workers' INFO lines too
-    servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=json.dumps(config), quiet=quiet,
+    servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=config.to_json(), quiet=quiet,
                                          gpus=gpus)
     server, port = start_pool("127.0.0.1", 0, servicer, threads=max(4, workers))
     try:
@@ -155,13 +159,14 @@ def _runner(runner: str, workers: int, config: dict, gpus: Sequence[str] = ()) -
         servicer.close()
 
 
-def _pipeline(options, beam_runner, src: parts.Source, parts: list[parts.Part], folder: str, out_fmt: str,
-              errors_path: Optional[str], batch_rows: int, config: dict):
+def _pipeline(options, beam_runner, src: Source, parts: list[Part], folder: str, out_fmt: str,
+              errors_path: Optional[str], batch_rows: int, config: ClassifyTextConfig):
     from ..classify_text_batches import ClassifyTextBatches
 
-    user_truncated = config.get("truncated_field")
-    classify = ClassifyTextBatches(error_handling={"output": ERRORS_TAG},
-                                   **{**config, "truncated_field": outputs.TRUNCATED})
+    user_truncated = config.truncated_field
+    # Truncation is always marked (the summary counts it), errors always routed (to the errors file).
+    classify = ClassifyTextBatches(config=dataclasses.replace(
+        config, truncated_field=outputs.TRUNCATED, error_handling=ErrorHandling(ERRORS_TAG)))
     p = beam.Pipeline(runner=beam_runner, options=options)
     read = (p | "Parts" >> beam.Create(parts) | "Spread" >> beam.Reshuffle()
               | "Read" >> beam.ParDo(_ReadPart(src, classify.config.text_field, batch_rows)).with_outputs(
@@ -179,14 +184,14 @@ def _pipeline(options, beam_runner, src: parts.Source, parts: list[parts.Part], 
 class _ReadPart(beam.DoFn):
     """A part -> its rows as Arrow tables; rows that cannot be read -> the error output."""
 
-    def __init__(self, src: parts.Source, text_field: str, batch_rows: int):
+    def __init__(self, src: Source, text_field: str, batch_rows: int):
         self._src, self._text_field, self._batch_rows = src, text_field, batch_rows
 
-    def process(self, part: parts.Part):
+    def process(self, part: Part):
         tables, bad = inputs.read_part(self._src, part, self._text_field, self._batch_rows)
         for row in bad:
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, beam.Row(
-                element={parts.FILE_COLUMN: row.file, parts.ROW_COLUMN: row.row, "line": row.text},
+                element={FILE_COLUMN: row.file, ROW_COLUMN: row.row, "line": row.text},
                 msg=row.reason, stack=""))
         yield from tables
 
