@@ -180,3 +180,20 @@ def test_bundles_replayed_by_the_runner_leave_no_duplicates_in_file_sinks(tmp_pa
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert (result.counts.classified, result.counts.errors, result.rows) == (20, 0, 20)
     assert sorted(ids, key=int) == [str(i) for i in range(1, 21)]
+
+
+def test_a_job_leaves_its_process_environment_as_it_found_it(tmp_path, monkeypatch):
+    """The pool's workers get their share of the tokenizer's threads, the in-process worker its GPU:
+    for the job only, not for whatever the calling program does next."""
+    import os
+
+    from beam_tensorrt.jobs import classify_file
+
+    monkeypatch.delenv("RAYON_NUM_THREADS", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    src = tmp_path / "in.txt"
+    src.write_text("a lovely film\na dull film\n")
+    result = classify_file(str(src), str(tmp_path / "two.jsonl"), workers=2)
+    assert result.counts.classified == 2 and "RAYON_NUM_THREADS" not in os.environ
+    classify_file(str(src), str(tmp_path / "one.jsonl"), gpus=["1"])
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"

@@ -136,7 +136,9 @@ def _runner(runner: str, workers: int, config: ClassifyTextConfig, gpus: Sequenc
         if gpus and runner == "FnApiRunner":
             from ..gpus import ENV
 
-            os.environ[ENV] = gpus[0]  # this process has made no CUDA context yet
+            with _environ({ENV: gpus[0]}):  # this process has made no CUDA context yet
+                yield None, []
+            return
         yield None, []
         return
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -146,17 +148,33 @@ def _runner(runner: str, workers: int, config: ClassifyTextConfig, gpus: Sequenc
 
     # The Rust tokenizer runs a thread per core in every process: with N workers on one host that is
     # N times too many threads for its cores. Each worker gets its share (a setting of the user's wins).
-    os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    threads = {} if "RAYON_NUM_THREADS" in os.environ else {"RAYON_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
     quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # -v shows the workers' INFO lines too
-    servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=config.to_json(), quiet=quiet,
-                                         gpus=gpus)
-    server, port = start_pool("127.0.0.1", 0, servicer, threads=max(4, workers))
+    with _environ(threads):  # what the pool's worker processes inherit, for this job only
+        servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=config.to_json(),
+                                             quiet=quiet, gpus=gpus)
+        server, port = start_pool("127.0.0.1", 0, servicer, threads=max(4, workers))
+        try:
+            yield (FnApiRunner(default_environment=ExternalEnvironment(f"127.0.0.1:{port}")),
+                   [f"--direct_num_workers={workers}"])
+        finally:
+            server.stop(grace=None)
+            servicer.close()
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in this process's environment while the job runs, the earlier ones back after."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
-        yield (FnApiRunner(default_environment=ExternalEnvironment(f"127.0.0.1:{port}")),
-               [f"--direct_num_workers={workers}"])
+        yield
     finally:
-        server.stop(grace=None)
-        servicer.close()
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _pipeline(options, beam_runner, src: Source, parts: list[Part], folder: str, out_fmt: str,
