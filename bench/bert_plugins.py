@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.user_paths import device, write_json
+from bench.common import device, write_json
 
 # Most tokens a group may have: as the product's packed plans (128 sequences of 128). The plugin
 # network's pooling takes a [rows, tokens] matrix, 1 GB at this size (4 GB at twice it: too large).

@@ -136,7 +136,7 @@ def batch_trial(cluster, fault: str, rows: int, folder: Path, after: float = 4.0
 
 
 def main() -> int:
-    from bench.user_paths import write_json
+    from bench.common import write_json
     from beam_tensorrt.runners.flink_cluster import FlinkCluster
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

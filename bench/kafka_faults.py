@@ -189,7 +189,7 @@ def kafka_trial(cluster, broker: str, kafka_io: str, fault: str, n: int, plan: P
 
 
 def main() -> int:
-    from bench.user_paths import device, write_json
+    from bench.common import device, write_json
     from beam_tensorrt.runners.flink_cluster import FlinkCluster
 
     sys.path.insert(0, str(ROOT / "scripts"))

@@ -22,7 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.user_paths import CLI, count_output, device, phrases, timed, write_inputs, write_json
+from bench.common import CLI, count_output, device, phrases, timed, write_json
+from bench.user_paths import write_inputs
 
 LOAD = r"""
 import json, sys, time

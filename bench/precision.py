@@ -28,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.user_paths import CLI, backend_alone, count_output, device, phrases, timed, write_inputs, write_json
+from bench.common import CLI, count_output, device, phrases, timed, write_json
+from bench.user_paths import backend_alone, write_inputs
 
 
 def sst2_sets(data: Path):

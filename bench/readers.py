@@ -75,7 +75,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from bench.user_paths import device, phrases, write_json
+    from bench.common import device, phrases, write_json
 
     texts = phrases(args.data)
     results: dict = {"rows": args.rows, "device": device(), "cpus": os.cpu_count(), "profiles": {}}

@@ -41,15 +41,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import CLI, ROOT, count_output, device, phrases, timed, write_json
+
 PATHS = ("cli-parquet", "cli-csv", "cli-jsonl", "yaml", "yaml-remote", "java", "yaml-remote-text")
-CLI = [sys.executable, "-m", "beam_tensorrt.cli"]
-
-
-def phrases(data: Path) -> list[str]:
-    from scripts.sst2 import read_tsv
-
-    return [text for text, _ in read_tsv(data / "train.tsv")]
 
 
 def write_inputs(folder: Path, texts: list[str], rows: int, which: set[str]) -> dict[str, Path]:
@@ -113,37 +107,6 @@ def backend_alone(model: str, backend: str, texts: list[str], rows: int, engine_
     del clf
     best = min(seconds[1:])
     return {"rows": rows, "seconds": best, "rows_per_s": rows / best, "open_s": opened, "session": session}
-
-
-def write_json(path: Path | None, results: dict) -> None:
-    """The run's results as JSON at ``path`` (none: nothing written)."""
-    if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=2))
-
-
-def count_output(path: str) -> int:
-    import pyarrow.parquet as pq
-
-    total = 0
-    for name in sorted(glob.glob(path)):
-        with open(name, "rb") as f:
-            parquet = f.read(4) == b"PAR1"
-        if parquet:
-            total += pq.ParquetFile(name).metadata.num_rows
-        else:
-            with open(name, "rb") as f:
-                total += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
-    return total
-
-
-def timed(cmd: list[str], env: dict | None = None, cwd: Path = ROOT, timeout: float = 3600) -> tuple[float, str]:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    return seconds, proc.stderr
 
 
 def yaml_pipeline(folder: Path, remote: str | None, text_input: bool = False, model: str = "",
@@ -297,17 +260,6 @@ def java_env(env: dict, args) -> dict:
     """The Java example's environment: the bench's job server, model and batch size."""
     return dict(env, JOB_ENDPOINT=args.job_endpoint,
                 JAVA_PIPELINE_ARGS=f"--model={args.model} --maxBatchSize={args.text_batch_size}")
-
-
-def device() -> str:
-    try:
-        from beam_tensorrt.backends.tensorrt.platform import gpu_info
-
-        return gpu_info(0)[0]
-    except Exception:
-        import platform
-
-        return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 def print_table(results: dict) -> None:
