@@ -21,9 +21,9 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import apache_beam as beam
 
-from ..formats import check_not_an_input, output_format
 from ..config import ClassifyTextConfig, ErrorHandling
 from ..errors import RejectedRow, UsageError
+from ..formats import check_not_an_input, output_format
 from ..rows import ERRORS_TAG
 from . import inputs, outputs
 from .parts import FILE_COLUMN, ROW_COLUMN, Part, Source
@@ -133,13 +133,11 @@ def _runner(runner: str, workers: int, config: ClassifyTextConfig, gpus: Sequenc
     worker pool started here, spread over ``gpus``, each booted and with the model loaded before the
     job (``worker_pool``)."""
     if workers <= 1 or runner != "FnApiRunner":
-        if gpus and runner == "FnApiRunner":
-            from ..gpus import ENV
+        from ..gpus import ENV
 
-            with _environ({ENV: gpus[0]}):  # this process has made no CUDA context yet
-                yield None, []
-            return
-        yield None, []
+        # The one worker is this process, which has made no CUDA context yet: it takes the first GPU.
+        with _environ({ENV: gpus[0]} if gpus and runner == "FnApiRunner" else {}):
+            yield None, []
         return
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.transforms.environments import ExternalEnvironment
