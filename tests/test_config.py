@@ -54,3 +54,12 @@ def test_a_config_travels_as_json_with_only_what_differs_from_the_defaults():
                                             "error_handling": {"output": "errors"}}
     assert ClassifyTextConfig.from_json(config.to_json()) == config
     assert ClassifyTextConfig().validate().to_json() == "{}"
+
+
+def test_every_backend_option_is_reachable_from_the_config():
+    """Each BackendOptions field has a config field of the same name and default, passed on as it is."""
+    options = {f.name: f.default for f in dataclasses.fields(BackendOptions)}
+    fields = {f.name: f.default for f in dataclasses.fields(ClassifyTextConfig)}
+    assert {name: fields.get(name) for name in options} == options
+    config = ClassifyTextConfig.from_kwargs({"cuda_graphs": False, "max_seq_len": 64})
+    assert config.backend_options() == BackendOptions(cuda_graphs=False, max_seq_len=64)

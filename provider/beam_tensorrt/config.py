@@ -67,6 +67,9 @@ class ClassifyTextConfig:
     packing: bool = field(default=_BACKEND.packing, metadata=_doc(
         "GPU backends: run several short texts per sequence (pooled-BERT models), so that almost no "
         "computed token is padding. Off: one text a sequence, padded to its group's longest."))
+    cuda_graphs: bool = field(default=_BACKEND.cuda_graphs, metadata=_doc(
+        "GPU backends: replay CUDA graphs for batch shapes that recur (less host time a batch). Off: "
+        "every batch launched kernel by kernel (a profiler that cannot trace graphs, a debugging run)."))
     precision: str = field(default=_BACKEND.precision, metadata=_doc(
         "What the GPU computes in: `fp16`, `fp32`, or with backend `tensorrt` `int8` or `fp8` (`fp8`: "
         "Ada or Hopper GPUs). A reduced-precision plan is built ahead, calibrated and checked against "
@@ -96,7 +99,7 @@ class ClassifyTextConfig:
         """The settings a backend opens the model with: the one path from this config to it."""
         return BackendOptions(max_seq_len=self.max_seq_len, device=self.device, packing=self.packing,
                               intra_op_threads=self.intra_op_threads, engine_cache=self.engine_cache,
-                              precision=self.precision)
+                              precision=self.precision, cuda_graphs=self.cuda_graphs)
 
     def validate(self) -> "ClassifyTextConfig":
         hints = typing.get_type_hints(type(self))

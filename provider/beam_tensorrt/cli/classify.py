@@ -11,8 +11,8 @@ from .progress import ProgressReporter, rate_text, row_word
 
 # ClassifyText's fields a file job may set (the others are about streaming or Beam's batching).
 CONFIG_FLAGS = ("text_field", "model", "backend", "label_field", "score_field", "probabilities_field",
-                "truncated_field", "allow_empty_text", "max_seq_len", "device", "packing", "precision", "engine_cache",
-                "intra_op_threads")
+                "truncated_field", "allow_empty_text", "max_seq_len", "device", "packing", "cuda_graphs", "precision",
+                "engine_cache", "intra_op_threads")
 
 
 def add(sub) -> None:
