@@ -34,6 +34,8 @@ cd "$here"
 start=$(date +%s)
 # Maven 3.8 prints ANSI reset codes even in batch mode: strip them (and keep mvn's exit status).
 # One build at a time in this folder (two runs at once would compile into the same target/).
+# Beam Java zips the classpath's folders into Java's temporary folder: the caller's TMPDIR, not /tmp.
+export MAVEN_OPTS="${MAVEN_OPTS:-} -Djava.io.tmpdir=${TMPDIR:-/tmp}"
 flock "$here/.build.lock" mvn -q -B -Dstyle.color=never compile exec:java -Dexec.args="--input=$input --output=$output ${errors:+--errors=$errors} \
   --expansionService=127.0.0.1:$service_port --runner=PortableRunner --jobEndpoint=$job_endpoint \
   --inProcessJavaWorkers=true ${JAVA_PIPELINE_ARGS:-}" 2>&1 | sed -u $'s/\x1b\\[[0-9;]*m//g' >&2

@@ -16,6 +16,7 @@ import argparse
 import base64
 import signal
 import subprocess
+import tempfile
 import sys
 import time
 import uuid
@@ -101,7 +102,7 @@ class Broker:
             controller = local_services.free_port()
             config.write_text(self._properties(controller))
         cp = classpath()
-        java = ["java", "-Xms256m", "-Xmx512m", "-cp", cp]
+        java = ["java", "-Xms256m", "-Xmx512m", f"-Djava.io.tmpdir={tempfile.gettempdir()}", "-cp", cp]
         if not (self.folder / "data" / "meta.properties").exists():
             fmt = subprocess.run(java + ["kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(config)],
                                  capture_output=True, text=True, timeout=120)

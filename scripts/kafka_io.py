@@ -25,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,20 +90,21 @@ class KafkaIO:
         if any(local_services.running_pid(self.folder / f"{name}.pid") for name in SERVICES):
             raise KafkaIOError(f"Kafka IO services already run from {self.folder}; stop them first")
         cp = jars(self.flink)
+        java = ["java", f"-Djava.io.tmpdir={tempfile.gettempdir()}", "-cp", cp]  # Java ignores TMPDIR
         self.port = self.port or local_services.free_port()
         deadline = time.monotonic() + timeout
         if self.flink:
-            service = self._spawn("expansion", ["java", "-cp", cp, "org.apache.beam.sdk.expansion.service.ExpansionService",
+            service = self._spawn("expansion", [*java, "org.apache.beam.sdk.expansion.service.ExpansionService",
                                                 str(self.port), "--experiments=use_deprecated_read",
                                                 "--defaultEnvironmentType=EMBEDDED"], dict(os.environ))
             self._wait("expansion", service, self.port, deadline)
             return self.address
         workers = local_services.free_port()
         options = {"options": {"environmentOptions": [f"external_service_address=localhost:{workers}"]}}
-        pool = self._spawn("workers", ["java", "-cp", cp, "org.apache.beam.fn.harness.ExternalWorkerService"],
+        pool = self._spawn("workers", [*java, "org.apache.beam.fn.harness.ExternalWorkerService"],
                            dict(os.environ, PIPELINE_OPTIONS=json.dumps(options)))
         self._wait("workers", pool, workers, deadline)
-        service = self._spawn("expansion", ["java", "-cp", cp, "org.apache.beam.sdk.expansion.service.ExpansionService",
+        service = self._spawn("expansion", [*java, "org.apache.beam.sdk.expansion.service.ExpansionService",
                                             str(self.port), "--defaultEnvironmentType=EXTERNAL",
                                             f"--defaultEnvironmentConfig=localhost:{workers}"], dict(os.environ))
         self._wait("expansion", service, self.port, deadline)
