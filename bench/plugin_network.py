@@ -449,8 +449,8 @@ def activation_ranges(onnx_path: Path, batches: Sequence[dict[str, np.ndarray]],
     import onnx
     import onnxruntime as ort
 
-    from beam_tensorrt.backends.tensorrt.calibration import PERCENTILE  # the statistic int8 Q/DQ plans use
-    from beam_tensorrt.backends.tensorrt.qdq import quantizable_matmuls
+    from beam_tensorrt.build.calibration import PERCENTILE  # the statistic int8 Q/DQ plans use
+    from beam_tensorrt.build.qdq import quantizable_matmuls
 
     model = onnx.load(str(onnx_path))
     gemms = quantizable_matmuls(model.graph)[:GEMMS_PER_LAYER * layers]

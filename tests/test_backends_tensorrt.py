@@ -166,7 +166,8 @@ def test_plan_without_metadata_is_a_clear_error(tmp_path):
 
 def test_tensorrt_code_type_checks_against_tensorrt_stubs():
     pytest.importorskip("tensorrt_stubs", reason="tensorrt-stubs is installed by `make test`")
-    proc = subprocess.run([sys.executable, "-m", "mypy", "provider/beam_tensorrt/backends/tensorrt"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "mypy", "provider/beam_tensorrt/backends/tensorrt",
+                           "provider/beam_tensorrt/build"], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Success" in proc.stdout

@@ -76,7 +76,7 @@ class PrecisionRefused(UserError, RuntimeError):
     """The reduced-precision plan labelled too few held-out texts as fp16 does; not published.
 
     Args:
-        figures: the guard's figures (``reduced_precision.GuardFigures``).
+        figures: the guard's figures (``build.guard.GuardFigures``).
     """
 
     def __init__(self, figures: Any):

@@ -46,7 +46,7 @@ def test_reduced_precision_plan_agrees_with_fp16(default_artifact, engine_cache,
     from beam_tensorrt.backends import BackendOptions
     from beam_tensorrt.backends.tensorrt.loader import plan_for
     from beam_tensorrt.backends.tensorrt.metadata import PlanMetadata
-    from beam_tensorrt.backends.tensorrt.quantized import QuantizeRequest
+    from beam_tensorrt.build.quantize import QuantizeRequest
     from beam_tensorrt.errors import ConfigError
 
     train, dev, gold = texts
@@ -71,7 +71,7 @@ def test_a_bad_calibration_is_refused_and_not_published(default_artifact, texts,
     from beam_tensorrt.backends import BackendOptions
     from beam_tensorrt.backends.tensorrt import calibration
     from beam_tensorrt.backends.tensorrt.loader import plan_for
-    from beam_tensorrt.backends.tensorrt.quantized import QuantizeRequest
+    from beam_tensorrt.build.quantize import QuantizeRequest
     from beam_tensorrt.errors import PlanNotBuilt, PrecisionRefused
 
     real = calibration.Calibration.amax

@@ -15,7 +15,7 @@ import numpy as np
 Feeds = Mapping[str, np.ndarray]
 
 # What a plan may compute in. int8 and fp8 are TensorRT's alone, built (and checked against fp16)
-# by ``beam-tensorrt build`` from calibration texts: ``backends.tensorrt.quantized``.
+# by ``beam-tensorrt build`` from calibration texts: ``build.quantize``.
 PRECISIONS = ("fp16", "fp32", "int8", "fp8")
 REDUCED_PRECISIONS = ("int8", "fp8")
 

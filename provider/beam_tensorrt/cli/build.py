@@ -9,7 +9,7 @@ CONFIG_FLAGS = ("model", "max_seq_len", "packing", "precision", "device", "engin
 
 
 def add(sub) -> None:
-    from ..backends.tensorrt.reduced_precision import DEFAULT_MIN_AGREEMENT
+    from ..build.guard import DEFAULT_MIN_AGREEMENT
 
     p = sub.add_parser("build", help="build the TensorRT plan a worker on this GPU needs, ahead (needs TensorRT)",
                        description="Build the TensorRT plan that ClassifyText with the same settings would build on "
@@ -34,7 +34,7 @@ def run(args) -> int:
     from ..backends.base import REDUCED_PRECISIONS
     from ..backends.tensorrt.loader import plan_for
     from ..backends.tensorrt.metadata import metadata_path
-    from ..backends.tensorrt.quantized import QuantizeRequest
+    from ..build.quantize import QuantizeRequest
     from ..errors import UsageError
     from ..models import resolve_model
 

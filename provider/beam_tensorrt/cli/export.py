@@ -15,7 +15,7 @@ def add(sub) -> None:
 
 
 def run(args) -> int:
-    from ..tooling.export import export_checkpoint
+    from ..build.export import export_checkpoint
 
     artifact = export_checkpoint(args.checkpoint, args.out, opset=args.opset, verify=not args.no_verify)
     print(f"wrote {artifact.path} (labels: {', '.join(artifact.manifest.labels)})")

@@ -10,5 +10,8 @@
 - ``loader``: the plan for this GPU (cached, fetched or built) -> a runner.
 - ``runner``: ``TensorRTSession``, the ``InferenceSession`` that runs a plan.
 
+int8 and fp8 plans are the offline build's (``beam_tensorrt.build``): the loader is handed one
+(``spec.QuantizedBuild``) by ``beam-tensorrt build`` and never imports it.
+
 Nothing here imports TensorRT or CUDA until a function that needs them runs.
 """

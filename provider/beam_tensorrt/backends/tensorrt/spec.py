@@ -73,7 +73,7 @@ def check_gpu(precision: str, gpu_name: str, compute_capability: str) -> None:
 
 
 class QuantizedBuild(Protocol):
-    """What builds (and checks) an int8 or fp8 plan: the offline build's ``quantized.QuantizeRequest``.
+    """What builds (and checks) an int8 or fp8 plan: the offline build's ``build.quantize.QuantizeRequest``.
     The loader calls it on an engine-cache miss it is handed one for, and never imports the build."""
 
     def build_plan(self, artifact: ModelArtifact, spec: PlanSpec, plan_path: Path, *, max_seq_len: int,

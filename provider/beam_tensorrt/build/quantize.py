@@ -1,6 +1,6 @@
 """Building an int8 or fp8 plan: calibrate on the CPU, put Q/DQ pairs into the fp16 graph, build
 it strongly typed, then run it beside the fp16 plan on held-out texts and refuse it if the labels
-stray (``reduced_precision.guard``). Only ``beam-tensorrt build`` starts this: a worker that finds
+stray (``guard.guard``). Only ``beam-tensorrt build`` starts this: a worker that finds
 no such plan in the engine cache says how to build one rather than quantize unseen.
 
 The calibration and the guard's figures are written into the plan's metadata, beside the plan,
@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from ...artifact import ModelArtifact
-from ...files import atomic_write
-from .builder import build_engine
+from ..artifact import ModelArtifact
+from ..files import atomic_write
+from ..backends.tensorrt.builder import build_engine
 from .calibration import calibrate
-from .metadata import PlanMetadata, metadata_path
-from ...errors import UsageError
+from ..backends.tensorrt.metadata import PlanMetadata, metadata_path
+from ..errors import UsageError
 from .qdq import quantize
-from .reduced_precision import DEFAULT_MIN_AGREEMENT, guard
-from .spec import SCHEME, PlanSpec
+from .guard import DEFAULT_MIN_AGREEMENT, guard
+from ..backends.tensorrt.spec import SCHEME, PlanSpec
 
 # Every fifth calibration text is held out for the guard.
 HOLD_OUT_EVERY = 5
@@ -68,8 +68,8 @@ def build_quantized_plan(artifact: ModelArtifact, spec: PlanSpec, plan_path: Pat
     the guard against the fp16 plan ``fp16_plan`` (the caller then discards it)."""
     import onnx
 
-    from ...classifier import TextClassifier
-    from .runner import TensorRTSession
+    from ..classifier import TextClassifier
+    from ..backends.tensorrt.runner import TensorRTSession
 
     say(f"calibrating on {len(request.calibration_texts)} texts (ONNX Runtime, CPU)")
     cal = calibrate(artifact, request.calibration_texts, max_seq_len)

@@ -14,8 +14,8 @@ import pytest
 from conftest import read_sst2
 
 from beam_tensorrt.backends.tensorrt.metadata import PlanMetadata
-from beam_tensorrt.backends.tensorrt.quantized import QuantizeRequest
-from beam_tensorrt.backends.tensorrt.reduced_precision import guard
+from beam_tensorrt.build.quantize import QuantizeRequest
+from beam_tensorrt.build.guard import guard
 from beam_tensorrt.backends.tensorrt.spec import check_gpu
 from beam_tensorrt.errors import ConfigError, PlanNotBuilt, PrecisionRefused
 from beam_tensorrt.config import ClassifyTextConfig
@@ -81,7 +81,7 @@ def sst2_texts(sst2_dir):
 
 @pytest.fixture(scope="module")
 def calibration(default_artifact, sst2_texts):
-    from beam_tensorrt.backends.tensorrt.calibration import calibrate
+    from beam_tensorrt.build.calibration import calibrate
 
     return calibrate(default_artifact, QuantizeRequest.from_texts(sst2_texts[0]).calibration_texts, 128)
 
@@ -109,7 +109,7 @@ def _run(onnx_model, artifact, texts):
 @pytest.mark.parametrize("precision", ["int8", "fp8"])
 def test_quantized_graph_labels_sst2_dev_as_fp32_does(default_artifact, sst2_texts, calibration, precision,
                                                        fp32_graph_and_dev_logits):
-    from beam_tensorrt.backends.tensorrt.qdq import quantize, quantizable_matmuls
+    from beam_tensorrt.build.qdq import quantize, quantizable_matmuls
 
     fp32, reference = fp32_graph_and_dev_logits
     gemms = len(quantizable_matmuls(fp32.graph))
@@ -127,7 +127,7 @@ def test_quantized_graph_labels_sst2_dev_as_fp32_does(default_artifact, sst2_tex
 
 def test_a_bad_calibration_is_refused_by_the_guard(default_artifact, sst2_texts, calibration,
                                                    fp32_graph_and_dev_logits):
-    from beam_tensorrt.backends.tensorrt.qdq import quantize
+    from beam_tensorrt.build.qdq import quantize
 
     fp32, reference = fp32_graph_and_dev_logits
     _, dev, _ = sst2_texts
@@ -167,7 +167,7 @@ def test_an_int8_plan_is_built_only_with_calibration_texts_checked_and_found_by_
     fp16_builds: list = []
     quantized_builds: list = []
     monkeypatch.setattr("beam_tensorrt.backends.tensorrt.builder.build_plan", fake_builder(fp16_builds, packed_onnx))
-    monkeypatch.setattr("beam_tensorrt.backends.tensorrt.quantized.build_engine",
+    monkeypatch.setattr("beam_tensorrt.build.quantize.build_engine",
                         _fake_build_engine(tmp_path, quantized_builds))
     options = BackendOptions(precision="int8", engine_cache=str(tmp_path / "shared"))
     with pytest.raises(PlanNotBuilt, match="no int8 plan .* beam-tensorrt build --precision int8 --calibration-texts"):
@@ -175,15 +175,15 @@ def test_an_int8_plan_is_built_only_with_calibration_texts_checked_and_found_by_
     assert quantized_builds == []
 
     # A calibration that clips every activation is refused: nothing is published.
-    real_amax = __import__("beam_tensorrt.backends.tensorrt.calibration", fromlist=["Calibration"]).Calibration.amax
-    monkeypatch.setattr("beam_tensorrt.backends.tensorrt.calibration.Calibration.amax",
+    real_amax = __import__("beam_tensorrt.build.calibration", fromlist=["Calibration"]).Calibration.amax
+    monkeypatch.setattr("beam_tensorrt.build.calibration.Calibration.amax",
                         lambda self, p: [a / 200 for a in real_amax(self, p)])
     request = QuantizeRequest.from_texts(sst2_texts[0][:150])
     with pytest.raises(PrecisionRefused):
         plan_for(default_artifact, options, request)
     # Only the fp16 reference plan is in the caches.
     assert len(list((tmp_path / "shared").glob("*.plan"))) == len(list((tmp_path / "machine").rglob("*.plan"))) == 1
-    monkeypatch.setattr("beam_tensorrt.backends.tensorrt.calibration.Calibration.amax", real_amax)
+    monkeypatch.setattr("beam_tensorrt.build.calibration.Calibration.amax", real_amax)
 
     plan, _ = plan_for(default_artifact, options, request)
     meta = PlanMetadata.read(plan)

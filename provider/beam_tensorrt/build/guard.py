@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import PrecisionRefused
+from ..errors import PrecisionRefused
 
 DEFAULT_MIN_AGREEMENT = 0.99
 

@@ -17,9 +17,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...artifact import ModelArtifact
+from ..artifact import ModelArtifact
 from .qdq import quantizable_matmuls, weight_shapes
-from ...errors import UsageError
+from ..errors import UsageError
 
 PERCENTILE = 99.99
 BATCH_ROWS = 64
@@ -62,7 +62,7 @@ def calibrate(artifact: ModelArtifact, texts: Sequence[str], max_seq_len: int) -
     import onnx
     import onnxruntime as ort
 
-    from ...tokenization import TextTokenizer
+    from ..tokenization import TextTokenizer
 
     if not texts:
         raise UsageError("calibration needs at least one text")
