@@ -117,9 +117,11 @@ def test_every_mistake_is_one_line_naming_cause_and_fix(tmp_path):
         ("serve", "--port", "0", "--prestart", "2"): ["--prestart need --worker-processes"],
         ("serve", "--port", "0", "--worker-processes", "--environment", "external", "--environment-config",
          "127.0.0.1:50000"): ["--worker-processes is for the embedded pool", "beam-tensorrt worker-pool"],
-        ("worker-pool", "--port", "0", "--prestart", "-1"): ["--prestart must be 0 or more"],
+        ("worker-pool", "--port", "0", "--prestart", "-1"): ["--prestart must be auto or 0 or more"],
         ("worker-pool", "--port", "0", "--gpus", "99"): ["--gpus: GPU 99 is not visible to this process"],
         ("serve", "--port", "0", "--gpus", "0"): ["--gpus need --worker-processes"],
+        ("serve", "--port", "0", "--no-worker-processes", "--warm-cuda"): ["--warm-cuda need --worker-processes"],
+        ("serve", "--port", "0", "--tls-cert", "cert.pem"): ["--tls-cert and --tls-key go together"],
         ("flink-cluster", "--taskmanagers", "0"): ["--taskmanagers and --slots take a whole number"],
         ("classify", "--input", good, "--output", out, "--gpus", "cuda:1"): ["--gpus: 'cuda:1' is not 'all'"],
         ("worker-pool", "--port", "0", "--preload", '{"backend": "nope"}'): ["field 'backend'"],
@@ -218,3 +220,30 @@ def test_version():
 
     proc = run_cli("--version")
     assert proc.returncode == 0 and proc.stdout.strip() == f"beam-tensorrt {__version__}"
+
+
+def test_pool_flags_default_to_workers_started_ahead_with_cuda_on_a_gpu_host(monkeypatch):
+    """`serve --worker-processes` and `worker-pool` with no other pool flag: on a GPU host workers started
+    ahead, as many as the main job runs, CUDA made ahead; elsewhere none ahead. `serve` alone keeps
+    thread workers."""
+    from beam_tensorrt.cli import parser, pool_flags, serve
+
+    made = []
+    monkeypatch.setattr("beam_tensorrt.worker_pool.servicer.CheckedWorkerPoolServicer",
+                        lambda **kwargs: made.append(kwargs) or kwargs)
+    monkeypatch.setattr("beam_tensorrt.gpus.gpu_backend_host", lambda: False)
+    assert serve._pool(parser().parse_args(["serve"])) is None
+    assert serve._pool(parser().parse_args(["serve", "--worker-processes"]))["prestart"] == 0
+    assert pool_flags.prestart(parser().parse_args(["worker-pool"]), 1) == 0
+    assert pool_flags.warm_cuda(parser().parse_args(["worker-pool"])) is False
+
+    monkeypatch.setattr("beam_tensorrt.gpus.gpu_backend_host", lambda: True)
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    monkeypatch.setattr("beam_tensorrt.backends.resolve_auto", lambda: "tensorrt")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert serve._pool(parser().parse_args(["serve"])) is None
+    pool = serve._pool(parser().parse_args(["serve", "--worker-processes"]))
+    assert pool == {"use_process": True, "prestart": 8, "warm_cuda": True, "preload": "", "gpus": ["0"]}
+    told = serve._pool(parser().parse_args(["serve", "--worker-processes", "--prestart", "2", "--no-warm-cuda"]))
+    assert told["prestart"] == 2 and told["warm_cuda"] is False
+    assert pool_flags.prestart(parser().parse_args(["worker-pool"]), 1) == 8

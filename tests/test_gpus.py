@@ -49,7 +49,7 @@ def test_spreader_goes_round_robin_and_refills_the_gpu_a_worker_left():
 
 
 def test_default_workers_grow_with_the_gpus(monkeypatch):
-    from beam_tensorrt.jobs import default_workers
+    from beam_tensorrt.gpus import default_workers
 
     monkeypatch.setattr("os.cpu_count", lambda: 128)
     assert [default_workers("torch", n) for n in (0, 1, 2, 8)] == [8, 8, 16, 64]

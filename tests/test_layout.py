@@ -35,6 +35,7 @@ LAYERS = {
 }
 BUILD = {"build"}
 BEAM = {"config", "handler", "classify_text", "classify_text_batches", "rows", "arrow_rows", "reference", "yaml",
+        "local_parallelism",
         "beam_inference"}
 APPS = {"", "cli", "jobs", "expansion", "worker_pool", "runners", "formats"}
 

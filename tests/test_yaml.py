@@ -160,3 +160,24 @@ def test_beam_tensorrt_yaml_runs_a_pipeline_quietly_without_mltransform_backends
     assert noise == [], proc.stderr  # no warnings, no INFO chatter, no traceback on a healthy run
     # Beam's file sinks leave .temp<uuid> folders beside their outputs; the command removes them.
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_beam_tensorrt_yaml_runs_on_a_pool_of_workers_with_the_model_loaded_ahead(tmp_path):
+    """`beam-tensorrt yaml --workers 2`: Beam's local runner takes its SDK workers from a pool started
+    for the run (what `--workers auto` picks on a GPU host), each booted with the pipeline's model."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f"{words} ({i})" for i, words in enumerate(["a lovely, moving film", "a dull, tedious mess"] * 50)]
+    pq.write_table(pa.table({"id": list(range(100)), "text": texts}), tmp_path / "in.parquet")
+    variables = {"input": str(tmp_path / "in.parquet"), "output": str(tmp_path / "out"), "backend": "onnxruntime"}
+    proc = subprocess.run([sys.executable, "-m", "beam_tensorrt.cli", "-v", "yaml", "--workers", "2",
+                           str(PIPELINES / "classify_parquet.yaml"), f"--jinja_variables={json.dumps(variables)}"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "beam-tensorrt yaml: 2 SDK worker processes" in proc.stderr
+    assert proc.stderr.count("SDK worker process") >= 2 and "started SDK worker" in proc.stderr, proc.stderr[-3000:]
+    assert "loaded before the job by the worker pool" in proc.stderr  # the pipeline's model, preloaded
+    rows = [r for path in sorted(glob.glob(f"{tmp_path / 'out'}*")) for r in pq.read_table(path).to_pylist()]
+    assert sorted(r["id"] for r in rows) == list(range(100))
+    assert all(r["label"] == ("POSITIVE" if "lovely" in r["text"] else "NEGATIVE") for r in rows)

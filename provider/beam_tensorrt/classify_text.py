@@ -14,6 +14,7 @@ from .classify_text_batches import classify_tables
 from .config import ClassifyTextConfig
 from .errors import ConfigError
 from .handler import TextClassificationModelHandler, check_model_refresh, run_inference
+from .local_parallelism import advise
 from .rows import ERRORS_TAG, InvalidRowError, check_text, error_row, fail_on_error_row, inference_failure
 
 
@@ -189,6 +190,7 @@ class ClassifyText(beam.PTransform):
 
     def expand(self, pcoll):
         c = self.config
+        advise(pcoll.pipeline.options, c.backend)
         out_type, element_type = self._output_type(pcoll.element_type)
         if self.columnar(element_type):
             return self._expand_columnar(pcoll, out_type, element_type)

@@ -50,6 +50,30 @@ def gpu_count() -> int:
         return 0
 
 
+def default_workers(backend: str, gpus: int = 1) -> int:
+    """SDK worker processes for a job on this host: on a GPU backend, one per two cores up to eight a
+    GPU (eight share a GPU and keep it fed); on ONNX Runtime one, which uses every core itself.
+
+    Args:
+        backend: ClassifyText's ``backend`` (``auto`` is resolved as a worker would resolve it).
+        gpus: the GPUs the workers spread over (0 counts as 1: the workers share what they see).
+    """
+    from .backends import resolve_auto
+
+    chosen = resolve_auto() if backend == "auto" else backend
+    if chosen == "onnxruntime":
+        return 1
+    return max(1, min(8 * max(1, gpus), (os.cpu_count() or 2) // 2))
+
+
+def gpu_backend_host() -> bool:
+    """Whether ClassifyText's ``backend: auto`` would run on a GPU here: a GPU visible and TensorRT
+    or PyTorch CUDA installed. What the commands' ``auto`` defaults ask (nothing heavy imported)."""
+    from .backends import resolve_auto
+
+    return bool(visible_gpus()) and resolve_auto() != "onnxruntime"
+
+
 def select(spec: str, visible: Sequence[str]) -> list[str]:
     """``--gpus``: ``all`` (every visible GPU), ``none`` (leave workers' visibility alone), or the
     positions among the visible GPUs, e.g. ``0,2`` (with ``CUDA_VISIBLE_DEVICES=4,5,6`` that is GPUs

@@ -45,18 +45,6 @@ def add(sub) -> None:
     p.set_defaults(func=run, beam_options=[])
 
 
-def _workers(value: str, backend: str, gpus: int) -> int:
-    from ..errors import UsageError
-
-    if value == "auto":
-        from ..jobs import default_workers
-
-        return default_workers(backend, gpus)
-    if not value.isdigit() or int(value) < 1:
-        raise UsageError(f"--workers: {value!r} is not auto or a whole number of at least 1")
-    return int(value)
-
-
 def run(args) -> int:
     from ..formats import check_paths
     from ..errors import UsageError
@@ -67,7 +55,9 @@ def run(args) -> int:
     if args.shards < 1 or args.batch_size < 1:
         raise UsageError("--shards and --batch-size take a whole number of at least 1")
     gpus = pool_flags.gpus(args)
-    workers = _workers(args.workers, config.backend, len(gpus))
+    from ..worker_pool.local import workers_flag
+
+    workers = workers_flag(args.workers, config.backend, len(gpus))
     from ..jobs import classify_file
     from ..jobs.outputs import counts
 

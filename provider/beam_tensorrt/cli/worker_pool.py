@@ -24,7 +24,8 @@ def add(sub) -> None:
 def run(args) -> int:
     from ..worker_pool import serve_worker_pool
 
-    pool_flags.given(args)
+    gpus = pool_flags.gpus(args)
+    prestart = pool_flags.prestart(args, len(gpus))
     logging.getLogger("beam_tensorrt").setLevel(logging.INFO)
-    return serve_worker_pool(args.host, args.port, args.python, args.start_timeout, args.prestart, args.warm_cuda,
-                             args.preload or "", pool_flags.gpus(args))
+    return serve_worker_pool(args.host, args.port, args.python, args.start_timeout, prestart,
+                             pool_flags.warm_cuda(args), args.preload or "", gpus)

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import re
 import shutil
 import time
 from ..errors import UsageError
+from . import pool_flags
+
+log = logging.getLogger(__name__)
 
 # What Beam YAML's ML transforms (MLTransform's embeddings) import when installed, guarded by Beam:
 # torch and transformers through sentence-transformers, TensorFlow... seconds of start-up.
@@ -24,6 +28,12 @@ def add(sub) -> None:
                                    "logging only what matters. Other options go to Beam, e.g. "
                                    "--jinja_variables='{\"input\": \"in.txt\"}' or --runner=PrismRunner "
                                    "(default: FnApiRunner, local).")
+    p.add_argument("--workers", default="auto", metavar="auto|N",
+                   help="SDK worker processes of Beam's local runner, from a worker pool started for the run, "
+                        "the model loaded in each ahead (default auto: as `classify` chooses, for a pipeline "
+                        "with an in-process ClassifyText on a GPU backend; else Beam's one). Ignored when the "
+                        "pipeline sets --runner, --direct_num_workers or --direct_running_mode")
+    pool_flags.add_gpus(p)
     p.add_argument("pipeline", help="the pipeline's YAML file")
     p.add_argument("beam_options", nargs=argparse.REMAINDER, help="Beam pipeline options")
     p.set_defaults(func=run)
@@ -34,6 +44,7 @@ def run(args) -> int:
     importlib.import_module("beam_tensorrt.beam_inference")
     if not os.path.isfile(args.pipeline):
         raise FileNotFoundError(f"pipeline {args.pipeline!r}: no such file")
+    gpus = pool_flags.gpus(args)
     _import_beam_yaml_ml(args.pipeline)
     from apache_beam.yaml import main as yaml_main
 
@@ -45,12 +56,41 @@ def run(args) -> int:
     argv = [f"--yaml_pipeline_file={args.pipeline}", *beam_args]
     started = time.time()
     try:
-        yaml_main.run(argv=argv)
+        options, constructor, display_data = yaml_main.build_pipeline_components_from_argv(argv)
     except UndefinedError as e:  # a {{ variable }} the command line did not give
         raise UsageError(f"{args.pipeline}: {e}; give it with --jinja_variables='{{\"NAME\": \"VALUE\"}}'") from e
+    try:
+        _run(options, constructor, display_data, args.workers, gpus)
     finally:
-        _remove_temporary_folders(yaml_main, argv, started)
+        _remove_temporary_folders(display_data["yaml"], started)
     return 0
+
+
+def _run(options, constructor, display_data: dict, workers: str, gpus: list[str]) -> None:
+    """Build and run the pipeline on the runner its options name, Beam's local one with a worker
+    pool where ``yaml_workers.choose`` says so."""
+    import contextlib
+
+    import apache_beam as beam
+    import yaml
+
+    from ..local_parallelism import chosen_by_the_launcher
+    from ..worker_pool.local import pooled_local_runner
+    from .yaml_workers import choose
+
+    explicit = options.get_all_options(drop_default=True)
+    local = choose(yaml.safe_load(display_data["yaml"]), explicit, workers, len(gpus))
+    log.info("beam-tensorrt yaml: %s", local.reason)
+    chosen_by_the_launcher()
+    runner_cm = (pooled_local_runner(local.workers, preload=local.preload, gpus=gpus, warm_cuda=bool(gpus))
+                 if local.workers > 1 else contextlib.nullcontext((None, [])))
+    with runner_cm as (runner, _):
+        if local.workers > 1:
+            from apache_beam.options.pipeline_options import DirectOptions
+
+            options.view_as(DirectOptions).direct_num_workers = local.workers
+        with beam.Pipeline(runner=runner, options=options, display_data=display_data) as p:
+            constructor(p)
 
 
 def _import_beam_yaml_ml(pipeline: str) -> None:
@@ -66,12 +106,12 @@ def _import_beam_yaml_ml(pipeline: str) -> None:
         importlib.import_module("apache_beam.yaml.yaml_ml")
 
 
-def _write_folders(yaml_main, argv: list[str]) -> set[str]:
+def _write_folders(pipeline_yaml: str) -> set[str]:
     """The local folders the pipeline's ``WriteTo...`` transforms write into."""
     import yaml
 
     try:
-        spec = yaml.safe_load(yaml_main._build_pipeline_yaml_from_argv(argv)[3])
+        spec = yaml.safe_load(pipeline_yaml)
     except Exception:  # the run itself reports a pipeline that does not parse
         return set()
     folders: set[str] = set()
@@ -91,10 +131,10 @@ def _write_folders(yaml_main, argv: list[str]) -> set[str]:
     return folders
 
 
-def _remove_temporary_folders(yaml_main, argv: list[str], since: float) -> None:
+def _remove_temporary_folders(pipeline_yaml: str, since: float) -> None:
     """Beam's file sinks leave their ``.temp<uuid>`` folders behind, after a run that succeeded too:
     remove those this run made beside its outputs."""
-    for folder in _write_folders(yaml_main, argv):
+    for folder in _write_folders(pipeline_yaml):
         for name in os.listdir(folder) if os.path.isdir(folder) else ():
             path = os.path.join(folder, name)
             if TEMP_FOLDER.match(name) and os.path.isdir(path) and os.path.getmtime(path) >= since - 1:

@@ -43,17 +43,6 @@ class JobResult:
     rows: int  # the input's rows, as planned
 
 
-def default_workers(backend: str, gpus: int = 1) -> int:
-    """SDK processes for a job: on a GPU backend, one per two cores up to eight a GPU (eight share a
-    GPU and keep it fed); on ONNX Runtime one, which uses every core itself."""
-    from ..backends import resolve_auto
-
-    chosen = resolve_auto() if backend == "auto" else backend
-    if chosen == "onnxruntime":
-        return 1
-    return max(1, min(8 * max(1, gpus), (os.cpu_count() or 2) // 2))
-
-
 def classify_file(input_path: str, output_path: str, config: Optional[ClassifyTextConfig] = None, *,
                   errors_path: Optional[str] = None, workers: int = 1, gpus: Sequence[str] = (), shards: int = 1,
                   batch_rows: int = 8192, runner: str = "FnApiRunner", pipeline_args: Optional[list[str]] = None,
@@ -131,48 +120,17 @@ def _runner(runner: str, workers: int, config: ClassifyTextConfig, gpus: Sequenc
     """The runner object and options for ``workers`` SDK processes: Beam's local runner in this
     process for one (on the first of ``gpus``); for more, Beam's local runner with its workers from a
     worker pool started here, spread over ``gpus``, each booted and with the model loaded before the
-    job (``worker_pool``)."""
-    if workers <= 1 or runner != "FnApiRunner":
-        from ..gpus import ENV
+    job (``worker_pool.local``)."""
+    from ..gpus import ENV
+    from ..worker_pool.local import pooled_local_runner, scoped_environ
 
+    if workers <= 1 or runner != "FnApiRunner":
         # The one worker is this process, which has made no CUDA context yet: it takes the first GPU.
-        with _environ({ENV: gpus[0]} if gpus and runner == "FnApiRunner" else {}):
+        with scoped_environ({ENV: gpus[0]} if gpus and runner == "FnApiRunner" else {}):
             yield None, []
         return
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-    from apache_beam.transforms.environments import ExternalEnvironment
-
-    from ..worker_pool import CheckedWorkerPoolServicer, start_pool
-
-    # The Rust tokenizer runs a thread per core in every process: with N workers on one host that is
-    # N times too many threads for its cores. Each worker gets its share (a setting of the user's wins).
-    threads = {} if "RAYON_NUM_THREADS" in os.environ else {"RAYON_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
-    quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # -v shows the workers' INFO lines too
-    with _environ(threads):  # what the pool's worker processes inherit, for this job only
-        servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=config.to_json(),
-                                             quiet=quiet, gpus=gpus)
-        server, port = start_pool("127.0.0.1", 0, servicer, threads=max(4, workers))
-        try:
-            yield (FnApiRunner(default_environment=ExternalEnvironment(f"127.0.0.1:{port}")),
-                   [f"--direct_num_workers={workers}"])
-        finally:
-            server.stop(grace=None)
-            servicer.close()
-
-
-@contextlib.contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    """``values`` in this process's environment while the job runs, the earlier ones back after."""
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with pooled_local_runner(workers, preload=config.to_json(), gpus=gpus) as runner_and_options:
+        yield runner_and_options
 
 
 def _pipeline(options, beam_runner, src: Source, parts: list[Part], folder: str, out_fmt: str,
