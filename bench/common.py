@@ -31,6 +31,35 @@ def phrases(data: Path) -> list[str]:
     return [text for text, _ in read_tsv(data / "train.tsv")]
 
 
+# Text lengths users have, made from SST-2's phrases (deterministic: the same texts every run).
+# phrases: SST-2 as it is (~10 tokens); sentences: phrases joined to 30-45 words (~40-60 tokens,
+# news-sentence length); reviews: joined to 100-230 words, sentences ended with ". " (~128-300
+# tokens, review-length paragraphs; cut at max_seq_len, 128 by default).
+LENGTH_PROFILES = {"phrases": None, "sentences": (30, 45), "reviews": (100, 230)}
+
+
+def texts_of_length(data: Path, profile: str, count: int = 50_000) -> list[str]:
+    """``count`` texts of a ``LENGTH_PROFILES`` profile (phrases: all of SST-2 train's)."""
+    import random
+
+    base = phrases(data)
+    words_range = LENGTH_PROFILES[profile]
+    if words_range is None:
+        return base
+    rng = random.Random(f"{profile}-0")
+    out = []
+    for _ in range(count):
+        target = rng.randint(*words_range)
+        parts: list[str] = []
+        words = 0
+        while words < target:
+            phrase = base[rng.randrange(len(base))].strip()
+            parts.append(phrase[:1].upper() + phrase[1:] + ".")
+            words += len(phrase.split())
+        out.append(" ".join(parts))
+    return out
+
+
 def write_json(path: Path | None, results: dict) -> None:
     """The run's results as JSON at ``path`` (none: nothing written)."""
     if path:

@@ -19,11 +19,15 @@ counted against its input (rows in == rows out + rows rejected):
                  (Beam's Flink job server, embedded Flink, started by this script: Prism 2.77 cannot
                  run the Python one, see README "Java pipelines")
 
-Data: SST-2 train phrases repeated to --rows rows (with an id column). Model: --model (a named model
-or an artifact directory, e.g. bench/random_bert.py's BERT-base shape).
+Data: texts of each --lengths profile repeated to --rows rows (with an id column): SST-2 train
+phrases (~10 tokens), sentences (phrases joined to ~40-60 tokens) and reviews (joined to ~128-300
+tokens, cut at the model's max_seq_len), ``bench.common.LENGTH_PROFILES``; every path and the
+backend alone run at each. Model: --model (a named model or an artifact directory, e.g.
+bench/random_bert.py's BERT-base shape).
 
     python -m bench.user_paths --data ../shared/data/sst2 --rows 1000000 --backend tensorrt \\
-        [--paths cli-parquet,cli-csv,cli-jsonl,yaml,yaml-remote] [--json docs/bench/NAME.json]
+        [--lengths phrases,sentences,reviews] [--paths cli-parquet,cli-csv,cli-jsonl,yaml,yaml-remote] \\
+        [--json docs/bench/NAME.json]
     python -m bench.user_paths --plot docs/bench/NAME.json      # draws NAME.png beside it
 """
 from __future__ import annotations
@@ -41,7 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import CLI, ROOT, count_output, device, phrases, timed, write_json
+from bench.common import CLI, LENGTH_PROFILES, ROOT, count_output, device, texts_of_length, timed, write_json
 
 PATHS = ("cli-parquet", "cli-csv", "cli-jsonl", "yaml", "yaml-remote", "java", "yaml-remote-text")
 
@@ -103,10 +107,13 @@ def backend_alone(model: str, backend: str, texts: list[str], rows: int, engine_
             clf.session.run_many(feeds[i:i + 64])
         seconds.append(time.perf_counter() - start)
     session = clf.session.name
+    check = sample[:2000]
+    truncated = sum(bool(p.truncated) for p in clf.classify(check)) / len(check)
     clf.close()
     del clf
     best = min(seconds[1:])
-    return {"rows": rows, "seconds": best, "rows_per_s": rows / best, "open_s": opened, "session": session}
+    return {"rows": rows, "seconds": best, "rows_per_s": rows / best, "open_s": opened, "session": session,
+            "truncated_share": truncated}
 
 
 def yaml_pipeline(folder: Path, remote: str | None, text_input: bool = False, model: str = "",
@@ -153,6 +160,7 @@ def main() -> int:
     ap.add_argument("--model", default="sentiment-minilm", help="named model or artifact directory")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--paths", default="cli-parquet,cli-csv,cli-jsonl,yaml,yaml-remote")
+    ap.add_argument("--lengths", default="phrases", help=f"text length profiles: {', '.join(LENGTH_PROFILES)}")
     ap.add_argument("--workers", default="auto", help="the CLI's --workers")
     ap.add_argument("--baseline-rows", type=int, default=300_000)
     ap.add_argument("--engine-cache", default=None, help="TensorRT plans shared by every path (default: a new folder)")
@@ -174,52 +182,29 @@ def main() -> int:
     unknown = set(paths) - set(PATHS)
     if unknown:
         ap.error(f"unknown paths {sorted(unknown)}; choose from {', '.join(PATHS)}")
-    texts = phrases(args.data)
+    lengths = [p for p in args.lengths.split(",") if p]
+    if set(lengths) - set(LENGTH_PROFILES):
+        ap.error(f"unknown --lengths {sorted(set(lengths) - set(LENGTH_PROFILES))}; choose from {', '.join(LENGTH_PROFILES)}")
     folder = Path(tempfile.mkdtemp(prefix="user-paths-"))
     engine_cache = args.engine_cache or str(folder / "engines")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     config = ["--model", args.model, "--backend", args.backend, "--engine-cache", engine_cache]
     results: dict = {"rows": args.rows, "model": args.model, "backend": args.backend, "device": device(),
                      "workers": args.workers, "yaml_options": args.yaml_option, "serve_options": args.serve_option,
-                     "text_batch_size": args.text_batch_size,
-                     "paths": {}}
+                     "text_batch_size": args.text_batch_size, "profiles": {}}
     try:
-        print(f"backend alone on {min(args.rows, args.baseline_rows):,} rows...", flush=True)
-        results["backend_alone"] = backend_alone(args.model, args.backend, texts, min(args.rows, args.baseline_rows),
-                                                 engine_cache)
-        alone = results["backend_alone"]["rows_per_s"]
-        print(f"  {alone:,.0f} rows/s ({results['backend_alone']['session']})", flush=True)
-        files = write_inputs(folder, texts, args.rows, set(paths))
         service = Service(folder, env, args.serve_option) if {"yaml-remote", "java", "yaml-remote-text"} & set(paths) else None
         job_server = None
-        if {"java", "yaml-remote-text"} & set(paths):
-            from beam_tensorrt.runners.flink import FlinkJobServer
-
-            job_server = FlinkJobServer(job_port=0, parallelism=args.flink_parallelism, heap="4g")
-            args.job_endpoint = job_server.start(timeout=600)
-            results["job_server"] = f"Beam Flink job server, embedded Flink, parallelism {args.flink_parallelism}"
         try:
-            for path in paths:
-                out = folder / "out"
-                shutil.rmtree(out, ignore_errors=True)
-                out.mkdir()
-                cmd, pattern = command(path, files, out, config, args, service, folder)
-                print(f"{path}: {' '.join(map(str, cmd))}", flush=True)
-                try:
-                    seconds, log = timed(cmd, java_env(env, args) if path == "java" else env)
-                except (RuntimeError, subprocess.TimeoutExpired) as e:  # the other paths still run
-                    results["paths"][path] = {"error": str(e)[-3000:]}
-                    print(f"  FAILED: {str(e)[-3000:]}", flush=True)
-                    continue
-                rows_out = count_output(pattern)
-                errors = count_output(str(out / "errors*")) if glob.glob(str(out / "errors*")) else 0
-                results["paths"][path] = {"seconds": seconds, "rows_out": rows_out, "rows_rejected": errors,
-                                          "rows_per_s": args.rows / seconds, "vs_backend_alone": args.rows / seconds / alone,
-                                          "command": " ".join(map(str, cmd)).replace(str(folder), "$TMP"),
-                                          "log_tail": log.strip().splitlines()[-2:]}
-                ok = "rows in == rows out" if rows_out + errors == args.rows else f"ROWS LOST: {rows_out + errors}"
-                print(f"  {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, {args.rows / seconds / alone:.2f}x the "
-                      f"backend alone; {ok}", flush=True)
+            if {"java", "yaml-remote-text"} & set(paths):
+                from beam_tensorrt.runners.flink import FlinkJobServer
+
+                job_server = FlinkJobServer(job_port=0, parallelism=args.flink_parallelism, heap="4g")
+                args.job_endpoint = job_server.start(timeout=600)
+                results["job_server"] = f"Beam Flink job server, embedded Flink, parallelism {args.flink_parallelism}"
+            for profile in lengths:
+                results["profiles"][profile] = run_profile(profile, paths, args, folder, engine_cache, env, config,
+                                                           service)
         finally:
             if service:
                 service.stop()
@@ -230,6 +215,44 @@ def main() -> int:
     print_table(results)
     write_json(args.json, results)
     return 0
+
+
+def run_profile(profile: str, paths: list[str], args, folder: Path, engine_cache: str, env: dict,
+                config: list[str], service) -> dict:
+    """The backend alone and every path on texts of one length profile."""
+    texts = texts_of_length(args.data, profile)
+    result: dict = {"mean_words": sum(len(t.split()) for t in texts) / len(texts), "paths": {}}
+    print(f"[{profile}] backend alone on {min(args.rows, args.baseline_rows):,} rows...", flush=True)
+    result["backend_alone"] = backend_alone(args.model, args.backend, texts, min(args.rows, args.baseline_rows),
+                                            engine_cache)
+    alone = result["backend_alone"]["rows_per_s"]
+    print(f"  {alone:,.0f} rows/s ({result['backend_alone']['session']}), "
+          f"{result['backend_alone']['truncated_share']:.1%} of texts cut at max_seq_len", flush=True)
+    inputs = folder / profile
+    inputs.mkdir()
+    files = write_inputs(inputs, texts, args.rows, set(paths))
+    for path in paths:
+        out = folder / "out"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        cmd, pattern = command(path, files, out, config, args, service, folder)
+        print(f"[{profile}] {path}: {' '.join(map(str, cmd))}", flush=True)
+        try:
+            seconds, log = timed(cmd, java_env(env, args) if path == "java" else env)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:  # the other paths still run
+            result["paths"][path] = {"error": str(e)[-3000:]}
+            print(f"  FAILED: {str(e)[-3000:]}", flush=True)
+            continue
+        rows_out = count_output(pattern)
+        errors = count_output(str(out / "errors*")) if glob.glob(str(out / "errors*")) else 0
+        result["paths"][path] = {"seconds": seconds, "rows_out": rows_out, "rows_rejected": errors,
+                                 "rows_per_s": args.rows / seconds, "vs_backend_alone": args.rows / seconds / alone,
+                                 "command": " ".join(map(str, cmd)).replace(str(folder), "$TMP"),
+                                 "log_tail": log.strip().splitlines()[-2:]}
+        ok = "rows in == rows out" if rows_out + errors == args.rows else f"ROWS LOST: {rows_out + errors}"
+        print(f"  {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, {args.rows / seconds / alone:.2f}x the "
+              f"backend alone; {ok}", flush=True)
+    return result
 
 
 def command(path: str, files: dict, out: Path, config: list[str], args, service, folder: Path):
@@ -263,22 +286,23 @@ def java_env(env: dict, args) -> dict:
 
 
 def print_table(results: dict) -> None:
-    alone = results["backend_alone"]["rows_per_s"]
     print(f"\n{results['rows']:,} rows, model {results['model']}, backend {results['backend']}, {results['device']}")
-    print(f"{'path':<18}{'seconds':>10}{'rows/s':>12}{'vs alone':>10}  rows out + rejected")
-    print(f"{'backend alone':<18}{'':>10}{alone:>12,.0f}{1:>10.2f}")
-    for name, r in results["paths"].items():
-        if "error" in r:
-            print(f"{name:<18}failed")
-            continue
-        print(f"{name:<18}{r['seconds']:>10.1f}{r['rows_per_s']:>12,.0f}{r['vs_backend_alone']:>10.2f}  "
-              f"{r['rows_out']:,} + {r['rows_rejected']:,}")
-    paths = results["paths"]
-    paths = {k: v for k, v in paths.items() if "error" not in v}
-    if "yaml" in paths and "yaml-remote" in paths:
-        print(f"yaml-remote / yaml: {paths['yaml-remote']['rows_per_s'] / paths['yaml']['rows_per_s']:.2f}x")
-    if "java" in paths and "yaml-remote-text" in paths:
-        print(f"java / yaml-remote-text: {paths['java']['rows_per_s'] / paths['yaml-remote-text']['rows_per_s']:.2f}x")
+    for profile, result in results["profiles"].items():
+        alone = result["backend_alone"]["rows_per_s"]
+        print(f"\n{profile} (~{result['mean_words']:.0f} words, "
+              f"{result['backend_alone']['truncated_share']:.1%} cut at max_seq_len)")
+        print(f"{'path':<18}{'seconds':>10}{'rows/s':>12}{'vs alone':>10}  rows out + rejected")
+        print(f"{'backend alone':<18}{'':>10}{alone:>12,.0f}{1:>10.2f}")
+        for name, r in result["paths"].items():
+            if "error" in r:
+                print(f"{name:<18}failed")
+                continue
+            print(f"{name:<18}{r['seconds']:>10.1f}{r['rows_per_s']:>12,.0f}{r['vs_backend_alone']:>10.2f}  "
+                  f"{r['rows_out']:,} + {r['rows_rejected']:,}")
+        paths = {k: v for k, v in result["paths"].items() if "error" not in v}
+        for a, b in (("yaml", "cli-parquet"), ("yaml-remote", "yaml"), ("java", "yaml-remote-text")):
+            if a in paths and b in paths:
+                print(f"{a} / {b}: {paths[a]['rows_per_s'] / paths[b]['rows_per_s']:.2f}x")
 
 
 def plot(path: Path) -> int:
@@ -288,11 +312,16 @@ def plot(path: Path) -> int:
     import matplotlib.pyplot as plt
 
     results = json.loads(path.read_text())
-    done = {k: v for k, v in results["paths"].items() if "error" not in v}
-    names = ["backend alone", *done]
-    rates = [results["backend_alone"]["rows_per_s"], *(r["rows_per_s"] for r in done.values())]
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) + 1.5))
-    bars = ax.barh(names[::-1], rates[::-1], color=["#4c72b0"] * (len(names) - 1) + ["#999999"])
+    names, rates = [], []
+    for profile, result in results["profiles"].items():
+        names.append(f"{profile}: backend alone")
+        rates.append(result["backend_alone"]["rows_per_s"])
+        for name, r in result["paths"].items():
+            if "error" not in r:
+                names.append(f"{profile}: {name}")
+                rates.append(r["rows_per_s"])
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(names) + 1.5))
+    bars = ax.barh(names[::-1], rates[::-1], color=["#999999" if "alone" in n else "#4c72b0" for n in names[::-1]])
     for bar, rate in zip(bars, rates[::-1]):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {rate:,.0f}", va="center", fontsize=8)
     ax.set_xlabel("rows/s, end to end, start-up included")
