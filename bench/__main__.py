@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-HELPERS = {"__init__", "__main__", "common", "pipeline_timing", "worker_pool", "plugin_network", "random_bert",
+HELPERS = {"__init__", "__main__", "common", "plugin_network", "random_bert",
            "plot_results"}
 
 

@@ -56,7 +56,7 @@ def bench_backend(texts, artifact, batch, grouped: bool):
 
 def run_pipeline(texts, transform_factory, pipeline_args=()) -> float:
     """Seconds to run the texts through ``transform`` in Beam (FnApiRunner); checks every row came out."""
-    from bench.pipeline_timing import timed_pipeline
+    from bench.common import timed_pipeline
 
     return timed_pipeline(texts, transform_factory, pipeline_args).seconds
 
@@ -129,7 +129,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="write results here")
     args = ap.parse_args()
 
-    from bench.pipeline_timing import read_sst2
+    from bench.common import read_sst2
 
     from beam_tensorrt.models import resolve_model
 

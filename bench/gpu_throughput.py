@@ -68,7 +68,7 @@ __doc__ = __doc__.format(scenarios="\n".join(f"    {name:<12} {question}" for na
 
 
 def run_pipeline(texts, transform, extra_args=(), namespace="", runner=None, parquet_row_group=0):
-    from bench.pipeline_timing import timed_pipeline
+    from bench.common import timed_pipeline
 
     return timed_pipeline(texts, lambda: transform, [*PIPELINE_ARGS, *extra_args], metrics_namespace=namespace,
                           runner=runner, parquet_row_group=parquet_row_group)
@@ -81,7 +81,7 @@ def prestarted_pool(workers: int, warm_cuda: bool, preload: str = ""):
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.transforms.environments import ExternalEnvironment
 
-    from bench.worker_pool import worker_pool
+    from bench.common import worker_pool
 
     with worker_pool(workers, warm_cuda, preload) as address:
         yield FnApiRunner(default_environment=ExternalEnvironment(address))
@@ -168,7 +168,7 @@ def main() -> int:
     from beam_tensorrt.artifact import ModelArtifact
     from beam_tensorrt.backends import BackendOptions, open_session
     from beam_tensorrt.classifier import TextClassifier
-    from bench.pipeline_timing import read_sst2
+    from bench.common import read_sst2
 
     PIPELINE_ARGS.extend(args.pipeline_arg)
     backends = [b for b in args.backends.split(",") if b]

@@ -57,7 +57,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
-    from bench.pipeline_timing import read_sst2, timed_pipeline
+    from bench.common import read_sst2, timed_pipeline
 
     from beam_tensorrt import ClassifyText
     from beam_tensorrt.classifier import TextClassifier

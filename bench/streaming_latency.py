@@ -141,12 +141,12 @@ def main() -> int:
                     help="N SDK workers from a worker pool started here (EXTERNAL; parallelism N) instead of LOOPBACK")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    from bench.pipeline_timing import read_sst2
+    from bench.common import read_sst2
 
     texts = read_sst2(args.data)
     with contextlib.ExitStack() as stack:
         if args.pool_workers:
-            from bench.worker_pool import worker_pool
+            from bench.common import worker_pool
 
             address = stack.enter_context(worker_pool(args.pool_workers))
             n = args.pool_workers

@@ -1,0 +1,28 @@
+"""The benchmarks' shared texts: the length profiles `bench.user_paths --lengths` runs at."""
+import subprocess
+import sys
+
+from conftest import ROOT
+
+from bench.common import LENGTH_PROFILES, phrases, texts_of_length
+
+
+def test_length_profiles_are_the_same_texts_every_run_and_of_their_length(sst2_dir):
+    assert texts_of_length(sst2_dir, "phrases") == phrases(sst2_dir)
+    for profile in ("sentences", "reviews"):
+        texts = texts_of_length(sst2_dir, profile, 300)
+        assert texts == texts_of_length(sst2_dir, profile, 300) and len(texts) == 300
+        low, high = LENGTH_PROFILES[profile]
+        words = [len(t.split()) for t in texts]
+        # At least the drawn length; the last phrase joined may run past it.
+        assert min(words) >= low and low < sum(words) / len(words) <= high + 10, (profile, min(words), max(words))
+        assert all(t.endswith(".") and t[0].isupper() for t in texts if t[0].isalpha())
+    reviews = texts_of_length(sst2_dir, "reviews", 300)
+    assert sum(len(t.split()) for t in reviews) / 300 > 3 * sum(len(t.split()) for t in
+                                                                texts_of_length(sst2_dir, "sentences", 300)) / 300
+
+
+def test_user_paths_names_an_unknown_length_profile(sst2_dir):
+    proc = subprocess.run([sys.executable, "-m", "bench.user_paths", "--data", str(sst2_dir), "--lengths", "novels"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "unknown --lengths ['novels']" in proc.stderr, proc.stderr[-2000:]
