@@ -16,6 +16,10 @@ counted against its input (rows in == rows out + rows rejected):
   java           java_examples/run_local.sh (Java SDK -> a Flink job server -> ClassifyText in the
                  service's worker pool) over a text file; needs Java and Maven. Compared with
   yaml-remote-text  the same texts through yaml_pipelines/classify_remote.yaml on the same job server
+  yaml-text      beam-tensorrt yaml yaml_pipelines/classify_texts.yaml (text lines -> ClassifyText ->
+                 JSON lines), batches of 256 rows, compared with
+  yaml-run-inference  yaml_pipelines/classify_run_inference.yaml: the same with Beam YAML's own
+                 RunInference and ClassifyText's model handler (ClassifyTextModelHandler)
                  (Beam's Flink job server, embedded Flink, started by this script: Prism 2.77 cannot
                  run the Python one, see README "Java pipelines")
 
@@ -47,7 +51,8 @@ from pathlib import Path
 
 from bench.common import CLI, LENGTH_PROFILES, ROOT, count_output, device, texts_of_length, timed, write_json
 
-PATHS = ("cli-parquet", "cli-csv", "cli-jsonl", "yaml", "yaml-remote", "java", "yaml-remote-text")
+PATHS = ("cli-parquet", "cli-csv", "cli-jsonl", "yaml", "yaml-remote", "java", "yaml-remote-text", "yaml-text",
+         "yaml-run-inference")
 
 
 def write_inputs(folder: Path, texts: list[str], rows: int, which: set[str]) -> dict[str, Path]:
@@ -77,7 +82,7 @@ def write_inputs(folder: Path, texts: list[str], rows: int, which: set[str]) -> 
         files["jsonl"] = folder / "in.jsonl"
         with open(files["jsonl"], "wb") as f:  # the values' bytes, one after another: the lines
             f.write(memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]])
-    if which & {"java", "yaml-remote-text"}:
+    if which & {"java", "yaml-remote-text", "yaml-text", "yaml-run-inference"}:
         files["txt"] = folder / "in.txt"
         with open(files["txt"], "w", encoding="utf-8") as f:
             for i in range(rows):
@@ -273,6 +278,13 @@ def command(path: str, files: dict, out: Path, config: list[str], args, service,
         variables = {"input": str(files["txt"]), "output": str(out / "remote"), "address": service.address}
         return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", "--runner=PortableRunner",
                        f"--job_endpoint={args.job_endpoint}", "--environment_type=LOOPBACK"], str(out / "remote*"))
+    if path in ("yaml-text", "yaml-run-inference"):
+        source = ROOT / "yaml_pipelines" / ("classify_texts.yaml" if path == "yaml-text" else "classify_run_inference.yaml")
+        pipeline = folder / source.name
+        pipeline.write_text(re.sub(r"max_batch_size: \d+", "max_batch_size: 256", source.read_text()))
+        variables = {"input": str(files["txt"]), "output": str(out / "texts"), "backend": args.backend}
+        return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", *args.yaml_option],
+                str(out / "texts*"))
     if path == "java":
         return ([str(ROOT / "java_examples" / "run_local.sh"), files["txt"], out / "labels.jsonl"],
                 str(out / "labels.jsonl"))
@@ -300,7 +312,8 @@ def print_table(results: dict) -> None:
             print(f"{name:<18}{r['seconds']:>10.1f}{r['rows_per_s']:>12,.0f}{r['vs_backend_alone']:>10.2f}  "
                   f"{r['rows_out']:,} + {r['rows_rejected']:,}")
         paths = {k: v for k, v in result["paths"].items() if "error" not in v}
-        for a, b in (("yaml", "cli-parquet"), ("yaml-remote", "yaml"), ("java", "yaml-remote-text")):
+        for a, b in (("yaml", "cli-parquet"), ("yaml-remote", "yaml"), ("java", "yaml-remote-text"),
+                     ("yaml-run-inference", "yaml-text")):
             if a in paths and b in paths:
                 print(f"{a} / {b}: {paths[a]['rows_per_s'] / paths[b]['rows_per_s']:.2f}x")
 

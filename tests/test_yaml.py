@@ -32,7 +32,7 @@ def read_json_outputs(prefix) -> list[dict]:
 
 def test_every_pipeline_has_a_test():
     tested = {"classify_texts", "classify_with_errors", "classify_csv", "classify_remote", "classify_parquet",
-              "classify_kafka"}  # tests/test_kafka_io.py
+              "classify_run_inference", "classify_kafka"}  # tests/test_kafka_io.py
     assert {p.stem for p in PIPELINES.glob("*.yaml")} == tested
 
 
@@ -181,3 +181,44 @@ def test_beam_tensorrt_yaml_runs_on_a_pool_of_workers_with_the_model_loaded_ahea
     rows = [r for path in sorted(glob.glob(f"{tmp_path / 'out'}*")) for r in pq.read_table(path).to_pylist()]
     assert sorted(r["id"] for r in rows) == list(range(100))
     assert all(r["label"] == ("POSITIVE" if "lovely" in r["text"] else "NEGATIVE") for r in rows)
+
+
+def beam_tensorrt_yaml(pipeline, variables: dict, *beam_options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "beam_tensorrt.cli", "yaml", str(pipeline),
+                           f"--jinja_variables={json.dumps(variables)}", *beam_options],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+
+def test_beam_yamls_own_run_inference_with_classify_texts_handler_labels_as_classify_text(tmp_path):
+    proc = beam_tensorrt_yaml(PIPELINES / "classify_run_inference.yaml",
+                              {"input": str(EXAMPLES / "texts.txt"), "output": str(tmp_path / "inferred")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_yaml(PIPELINES / "classify_texts.yaml", {"input": str(EXAMPLES / "texts.txt"), "output": str(tmp_path / "ct")})
+    inferred = {r["text"]: (r["label"], round(r["score"], 4)) for r in read_json_outputs(tmp_path / "inferred")}
+    classified = {r["text"]: (r["label"], round(r["score"], 4)) for r in read_json_outputs(tmp_path / "ct")}
+    assert len(inferred) == 4 and inferred == classified
+
+
+@pytest.mark.parametrize("handler_config, texts, needle", [
+    ("{max_seq_len: 4096}", ["fine"], "max_seq_len"),
+    ("{backend: nope}", ["fine"], "backend"),
+    ("{}", ["fine", ""], "field 'text' is empty"),
+])
+def test_run_inference_handler_mistakes_name_their_cause(tmp_path, handler_config, texts, needle):
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(f"""pipeline:
+  type: chain
+  transforms:
+    - type: ReadFromText
+      config: {{path: "{tmp_path / 'in.txt'}"}}
+    - type: MapToFields
+      config: {{language: python, fields: {{text: line}}}}
+    - type: RunInference
+      config:
+        model_handler: {{type: ClassifyTextModelHandler, config: {handler_config}}}
+    - type: WriteToJson
+      config: {{path: "{tmp_path / 'out'}"}}
+""")
+    proc = beam_tensorrt_yaml(pipeline, {})
+    assert proc.returncode != 0 and needle in proc.stderr, proc.stderr[-3000:]

@@ -51,6 +51,7 @@ def run(args) -> int:
     beam_args = list(args.beam_options)
     if not any(a.startswith("--runner") for a in beam_args):
         beam_args.append("--runner=FnApiRunner")  # local; Beam's default would first download Prism
+    beam_args += _run_inference_handler(args.pipeline, beam_args)
     from jinja2.exceptions import UndefinedError
 
     argv = [f"--yaml_pipeline_file={args.pipeline}", *beam_args]
@@ -91,6 +92,20 @@ def _run(options, constructor, display_data: dict, workers: str, gpus: list[str]
             options.view_as(DirectOptions).direct_num_workers = local.workers
         with beam.Pipeline(runner=runner, options=options, display_data=display_data) as p:
             constructor(p)
+
+
+def _run_inference_handler(pipeline: str, beam_args: list[str]) -> list[str]:
+    """For a pipeline whose RunInference names ClassifyText's model handler: register it with Beam
+    YAML, and the Beam option that turns RunInference on (unless given). The options to add."""
+    from ..yaml.run_inference import HANDLER_TYPE, register
+
+    with open(pipeline, encoding="utf-8") as f:
+        if HANDLER_TYPE not in f.read():
+            return []
+    register()
+    if any(a.startswith("--yaml_experimental_features") for a in beam_args):
+        return []
+    return ["--yaml_experimental_features=ML"]
 
 
 def _import_beam_yaml_ml(pipeline: str) -> None:
