@@ -191,3 +191,19 @@ def test_an_input_with_no_row_keeps_its_columns_in_every_output_format(tmp_path,
         else:
             sep = "\t" if fmt == "tsv" else ","
             assert next(csv.reader(io.StringIO(out.read_text()), delimiter=sep)) == ["id", "text", "label", "score", "p"]
+
+
+def test_the_config_is_validated_once_in_the_commands_process(monkeypatch, tmp_path):
+    """Flags -> ClassifyTextConfig, validated (the model resolved) once; the job, ClassifyTextBatches
+    and the worker pool take it as it is (each pool worker validates its own copy once)."""
+    from beam_tensorrt.cli import main
+    from beam_tensorrt.config import ClassifyTextConfig
+
+    checks = []
+    real = ClassifyTextConfig._check_model
+    monkeypatch.setattr(ClassifyTextConfig, "_check_model", lambda self: checks.append(self.model) or real(self))
+    (tmp_path / "in.csv").write_text("id,text\n1,a lovely film\n2,a dull mess\n", encoding="utf-8")
+    assert main(["classify", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.jsonl"),
+                 "--workers", "2", "--backend", "onnxruntime"]) == 0
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 2
+    assert checks == ["sentiment-minilm"], checks

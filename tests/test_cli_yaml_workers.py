@@ -41,7 +41,7 @@ def test_in_process_classify_text_is_found_only_under_a_python_provider():
 def test_a_gpu_pipeline_gets_the_main_jobs_workers_and_its_model_preloaded(gpu_host):
     chosen = choose(pipeline(PYTHON, {"backend": "auto", "max_batch_size": 1024}), LOCAL, "auto", gpus=1)
     assert chosen.workers == 8
-    assert json.loads(chosen.preload) == {"max_batch_size": 1024}  # the defaults are not restated
+    assert json.loads(chosen.preload.to_json()) == {"max_batch_size": 1024}  # the defaults are not restated
     assert choose(pipeline(PYTHON, {}), LOCAL, "auto", gpus=2).workers == 8  # one per two cores caps it
 
 
@@ -64,12 +64,12 @@ def test_one_process_where_more_would_not_help(gpu_host, monkeypatch):
 
 def test_workers_given_are_taken_and_several_configs_preload_nothing(gpu_host):
     chosen = choose(pipeline(PYTHON, {"backend": "onnxruntime"}), LOCAL, "3", gpus=0)
-    assert chosen.workers == 3 and json.loads(chosen.preload) == {"backend": "onnxruntime"}
+    assert chosen.workers == 3 and json.loads(chosen.preload.to_json()) == {"backend": "onnxruntime"}
     two = choose(pipeline(PYTHON, {"backend": "tensorrt"}, {"backend": "tensorrt", "max_seq_len": 64}), LOCAL,
                  "auto", gpus=1)
-    assert two.workers == 8 and two.preload == ""
+    assert two.workers == 8 and two.preload is None
     bad = choose(pipeline(PYTHON, {"backend": "tensorrt", "max_seq_len": 4096}), LOCAL, "auto", gpus=1)
-    assert bad.workers == 8 and bad.preload == ""  # the pipeline reports the field itself
+    assert bad.workers == 8 and bad.preload is None  # the pipeline reports the field itself
 
 
 def test_the_shipped_parquet_pipeline_is_classified_in_process():

@@ -15,7 +15,10 @@ line or in its ``options:``) runs as it says.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
+
+if TYPE_CHECKING:
+    from ..config import ClassifyTextConfig
 
 TRANSFORM = "ClassifyText"
 # Beam's local runner as this command names it (other local runners, DirectRunner for streaming
@@ -28,10 +31,10 @@ PARALLELISM_OPTIONS = ("direct_num_workers", "direct_running_mode")
 @dataclasses.dataclass(frozen=True)
 class LocalWorkers:
     """What the local runner gets: ``workers`` SDK processes (1: Beam's own, in this process), the
-    model they load ahead (ClassifyText's config as JSON, or empty), and why."""
+    model they load ahead (ClassifyText's config, validated, or None), and why."""
 
     workers: int
-    preload: str = ""
+    preload: "Optional[ClassifyTextConfig]" = None
     reason: str = ""
 
 
@@ -101,16 +104,16 @@ def choose(spec: Any, explicit_options: dict, workers: str, gpus: int) -> LocalW
     return LocalWorkers(count, _preload(configs), reason=f"{count} SDK worker processes")
 
 
-def _preload(configs: list[dict]) -> str:
-    """The one ClassifyText config as JSON for the workers to load ahead; empty for none or several,
-    or one that does not validate (the pipeline itself then reports it, as it would have)."""
+def _preload(configs: list[dict]) -> "Optional[ClassifyTextConfig]":
+    """The one ClassifyText config for the workers to load ahead; None for none or several, or one
+    that does not validate (the pipeline itself then reports it, as it would have)."""
     from ..config import ClassifyTextConfig
     from ..errors import UserError
 
     distinct = {repr(sorted(c.items())) for c in configs}
     if len(distinct) != 1:
-        return ""
+        return None
     try:
-        return ClassifyTextConfig.from_kwargs(configs[0]).to_json()
+        return ClassifyTextConfig.from_kwargs(configs[0])
     except (UserError, TypeError, ValueError):
-        return ""
+        return None

@@ -129,7 +129,7 @@ def _runner(runner: str, workers: int, config: ClassifyTextConfig, gpus: Sequenc
         with scoped_environ({ENV: gpus[0]} if gpus and runner == "FnApiRunner" else {}):
             yield None, []
         return
-    with pooled_local_runner(workers, preload=config.to_json(), gpus=gpus) as runner_and_options:
+    with pooled_local_runner(workers, preload=config, gpus=gpus) as runner_and_options:
         yield runner_and_options
 
 

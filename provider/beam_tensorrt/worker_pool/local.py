@@ -12,7 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence
+
+if TYPE_CHECKING:
+    from ..config import ClassifyTextConfig
 
 # The variable the Rust tokenizer reads for its thread count.
 TOKENIZER_THREADS = "RAYON_NUM_THREADS"
@@ -56,21 +59,21 @@ def workers_flag(value: str, backend: str, gpus: int) -> int:
 
 
 @contextlib.contextmanager
-def pooled_local_runner(workers: int, preload: str = "", gpus: Sequence[str] = (),
+def pooled_local_runner(workers: int, preload: "Optional[ClassifyTextConfig]" = None, gpus: Sequence[str] = (),
                         warm_cuda: bool = False) -> Iterator[tuple[Any, list[str]]]:
     """Beam's ``FnApiRunner`` and the pipeline options for ``workers`` SDK processes from a pool
     started here (stopped when the block ends).
 
     Args:
         workers: SDK worker processes, all started ahead of the job.
-        preload: ClassifyText's config as JSON (``ClassifyTextConfig.to_json``): each worker loads that
-            model before the job; empty: none.
+        preload: ClassifyText's config, validated: each worker loads that model before the job;
+            None: none.
         gpus: ``CUDA_VISIBLE_DEVICES`` names the workers spread over, one each (``gpus.GpuSpreader``).
         warm_cuda: each worker also makes its CUDA context ahead of the job.
 
     Example::
 
-        with pooled_local_runner(8, preload=config.to_json(), gpus=["0"]) as (runner, options):
+        with pooled_local_runner(8, preload=config, gpus=["0"]) as (runner, options):
             with beam.Pipeline(runner=runner, options=PipelineOptions(options)) as p:
                 ...
     """
@@ -82,7 +85,7 @@ def pooled_local_runner(workers: int, preload: str = "", gpus: Sequence[str] = (
 
     quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # -v shows the workers' INFO lines too
     with scoped_environ(tokenizer_threads(workers)):  # what the pool's worker processes inherit
-        servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=preload, quiet=quiet,
+        servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=preload or "", quiet=quiet,
                                              gpus=gpus, warm_cuda=warm_cuda)
         server, port = start_pool("127.0.0.1", 0, servicer, threads=max(4, workers))
         try:

@@ -23,13 +23,16 @@ import logging
 import subprocess
 import sys
 import threading
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.worker.worker_pool_main import BeamFnExternalWorkerPoolServicer
 
 from ..gpus import GpuSpreader
 from .boot import preload_handler
+
+if TYPE_CHECKING:
+    from ..config import ClassifyTextConfig
 
 log = logging.getLogger("beam_tensorrt.worker_pool")
 
@@ -135,7 +138,8 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
         prestart: process mode: workers kept booted ahead of jobs.
         warm_cuda: prestarted workers also make their CUDA context (GPU hosts; each idle worker then
             holds some GPU memory).
-        preload: ClassifyText's config as JSON: workers load that model before they are handed a
+        preload: ClassifyText's config, as JSON (checked here) or as a ``ClassifyTextConfig`` already
+            validated by the caller (not checked again): workers load that model before they are handed a
             job, and a job whose ClassifyText has the same model, backend, max_seq_len and backend
             options (device, engine_cache, packing, intra_op_threads) uses it instead of loading.
         quiet: pass on only the workers' warnings and errors (the CLI's own jobs), not their INFO
@@ -151,10 +155,13 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
     """
 
     def __init__(self, use_process: bool = False, python: Optional[str] = None, start_timeout: float = 120.0,
-                 prestart: int = 0, warm_cuda: bool = False, preload: str = "", quiet: bool = False,
-                 gpus: Sequence[str] = ()):
-        if preload:
-            preload_handler(preload)  # a mistake fails here, naming the field, not in every worker
+                 prestart: int = 0, warm_cuda: bool = False, preload: "str | ClassifyTextConfig" = "",
+                 quiet: bool = False, gpus: Sequence[str] = ()):
+        if isinstance(preload, str):
+            if preload:
+                preload_handler(preload)  # a mistake fails here, naming the field, not in every worker
+        else:
+            preload = preload.to_json()  # validated where it was made: a config is validated once a process
         super().__init__(use_process=use_process)
         self.preload = preload
         self.python = python or sys.executable
