@@ -247,3 +247,23 @@ def test_pool_flags_default_to_workers_started_ahead_with_cuda_on_a_gpu_host(mon
     told = serve._pool(parser().parse_args(["serve", "--worker-processes", "--prestart", "2", "--no-warm-cuda"]))
     assert told["prestart"] == 2 and told["warm_cuda"] is False
     assert pool_flags.prestart(parser().parse_args(["worker-pool"]), 1) == 8
+
+
+def test_a_config_mistake_in_a_yaml_pipeline_is_one_line_saying_where(tmp_path):
+    """Beam YAML wraps ClassifyText's ConfigError in its own error, which names the step's line: one
+    line, exit 2, both there (a bug elsewhere keeps its traceback)."""
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("""pipeline:
+  type: chain
+  transforms:
+    - type: Create
+      config: {elements: [{text: fine}]}
+    - type: ClassifyText
+      config: {max_seq_len: 4096}
+providers:
+  - type: python
+    config: {}
+    transforms: {ClassifyText: beam_tensorrt.ClassifyText}
+""")
+    line = one_line_error(run_cli("yaml", str(pipeline)))
+    assert "max_seq_len" in line and "above the maximum 512" in line and "line 6" in line, line

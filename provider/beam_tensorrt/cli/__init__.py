@@ -34,7 +34,21 @@ def user_error(e: BaseException) -> Optional[str]:
     if isinstance(e, (UserError, OSError)):
         text = str(e).strip()
         return text.splitlines()[0] if text else type(e).__name__
+    if _caused_by_user_error(e):
+        # Beam YAML wraps a transform's ConfigError in its own ValueError, which says where.
+        text = str(e).strip()
+        return text.splitlines()[0] if text else None
     return None
+
+
+def _caused_by_user_error(e: BaseException, depth: int = 8) -> bool:
+    """Whether ``e`` was raised while handling, or from, a ``UserError`` (Beam's wrapping of ours)."""
+    seen = e.__cause__ or e.__context__
+    while seen is not None and depth:
+        if isinstance(seen, UserError):
+            return True
+        seen, depth = seen.__cause__ or seen.__context__, depth - 1
+    return False
 
 
 class _Parser(argparse.ArgumentParser):
