@@ -15,3 +15,18 @@ def test_lone_surrogates_are_rejected_with_a_reason_and_error_rows_stay_encodabl
     row = error_row({"text": "lone \ud800"}, "why")
     assert row.element["text"] == "lone \ufffd"
     beam.coders.registry.get_coder(typing.Any).encode(row.element)
+
+
+def test_a_rejected_row_is_an_error_row_or_with_no_error_output_fails_naming_the_row():
+    import apache_beam as beam
+    import pytest
+
+    from beam_tensorrt.rows import ERRORS_TAG, InvalidRowError, output_clash, output_clash_reason, rejected
+
+    out = rejected({"text": ""}, "field 'text' is empty", fail_fast=False)
+    assert isinstance(out, beam.pvalue.TaggedOutput) and out.tag == ERRORS_TAG
+    assert out.value.element == {"text": ""} and out.value.msg == "field 'text' is empty"
+    with pytest.raises(InvalidRowError, match=r"field 'text' is empty \(row: \{'text': ''\}\); set error_handling"):
+        rejected({"text": ""}, "field 'text' is empty", fail_fast=True)
+    assert output_clash(["label", "score"], {"text": 1, "score": 2}) == ["score"]
+    assert "['score'] that ClassifyText would write" in output_clash_reason(["score"])

@@ -15,7 +15,8 @@ from .config import ClassifyTextConfig
 from .errors import ConfigError
 from .handler import TextClassificationModelHandler, check_model_refresh, run_inference
 from .local_parallelism import advise
-from .rows import ERRORS_TAG, InvalidRowError, check_text, error_row, fail_on_error_row, inference_failure
+from .rows import (ERRORS_TAG, InvalidRowError, check_text, error_row, fail_on_error_row, inference_failure,
+                   output_clash, output_clash_reason, rejected)
 
 
 def _fields_of(element: Any, text_field: str) -> dict[str, Any]:
@@ -47,15 +48,10 @@ class _SplitByValidity(beam.DoFn):
         try:
             fields = _fields_of(element, self._text_field)
             if not self._outputs.isdisjoint(fields):
-                clash = [n for n in self._output_names if n in fields]
-                raise InvalidRowError(f"input already has field(s) {clash} that ClassifyText would write; "
-                                      "rename them with label_field/score_field/...")
+                raise InvalidRowError(output_clash_reason(output_clash(self._output_names, fields)))
             text = check_text(fields, self._text_field, self._allow_empty)
         except InvalidRowError as e:
-            if self._fail_fast:
-                raise InvalidRowError(f"{e} (row: {element!r:.200}); set error_handling to route such rows "
-                                      "to an error output instead of failing") from None
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(element, str(e)))
+            yield rejected(element, str(e), self._fail_fast)
             return
         yield fields, text
 

@@ -18,7 +18,8 @@ from .classifier import BatchPrediction, TextClassifier
 from .config import ClassifyTextConfig
 from .errors import ConfigError
 from .handler import TextClassificationModelHandler, check_model_refresh, run_inference
-from .rows import ERRORS_TAG, empty_text_reason, error_row, fail_on_error_row, inference_failure
+from .rows import (ERRORS_TAG, empty_text_reason, error_row, fail_on_error_row, inference_failure, output_clash,
+                   output_clash_reason, rejected)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -90,10 +91,7 @@ class _SplitTables(beam.DoFn):
 
     def _reject(self, rows: Iterable[dict], reasons: Iterable[str]):
         for row, reason in zip(rows, reasons):
-            if self._fail_fast:
-                raise ValueError(f"{reason} (row: {row!r:.200}); set error_handling to route such rows to an "
-                                 "error output instead of failing")
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(row, reason))
+            yield rejected(row, reason, self._fail_fast)
 
     def process(self, element):
         import numpy as np
@@ -107,11 +105,10 @@ class _SplitTables(beam.DoFn):
             return
         if table.num_rows == 0:
             return
-        clash = [n for n in self._output_names if n in table.column_names]
+        clash = output_clash(self._output_names, table.column_names)
         try:
             if clash:
-                raise ValueError(f"input already has field(s) {clash} that ClassifyText would write; "
-                                 "rename them with label_field/score_field/...")
+                raise ValueError(output_clash_reason(clash))
             column = text_column(table, self._text_field)
         except ValueError as e:
             yield from self._reject(table.to_pylist(), [str(e)] * table.num_rows)

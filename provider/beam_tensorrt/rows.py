@@ -57,6 +57,25 @@ def encodable(value: Any) -> Any:
     return value
 
 
+def output_clash(names: list[str], fields: Any) -> list[str]:
+    """The output field names ``names`` that the input's ``fields`` already has."""
+    return [n for n in names if n in fields]
+
+
+def output_clash_reason(clash: list[str]) -> str:
+    return (f"input already has field(s) {clash} that ClassifyText would write; "
+            "rename them with label_field/score_field/...")
+
+
+def rejected(element: Any, reason: str, fail_fast: bool) -> Any:
+    """A row that cannot be classified: its error row for the error output, or, without one
+    (``fail_fast``), ``InvalidRowError`` that fails the pipeline with the reason and the row."""
+    if fail_fast:
+        raise InvalidRowError(f"{reason} (row: {element!r:.200}); set error_handling to route such rows "
+                              "to an error output instead of failing")
+    return beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(element, reason))
+
+
 def error_row(element: Any, message: str, stack: str = "") -> beam.Row:
     """Beam YAML's error shape: the failed element, a message, a stack."""
     return beam.Row(element=encodable(element), msg=message, stack=stack)
