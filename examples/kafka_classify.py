@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
 """Kafka in, Kafka out: each message's value (UTF-8 text) classified by ClassifyText, written to the
-output topic under the same key as JSON ``{"text", "label", "score"}``. Messages that cannot be
-classified (empty, not UTF-8, a failed batch) go to the errors topic as JSON ``{"text", "msg"}``,
-under their key: every message comes out on one of the two topics.
+output topic as JSON ``{"key", "text", "label", "score"}``. Messages that cannot be classified
+(empty, not UTF-8, a failed batch) go to the errors topic as JSON ``{"key", "text", "msg"}``: every
+message comes out on one of the two topics.
+
+Each output message's Kafka key is its input's place, ``TOPIC/PARTITION/OFFSET`` (``"key"`` in the
+JSON holds the input's own key, as UTF-8 text, null for none): the sink writes at least once, so
+after a failure some messages come out twice, and a consumer (or a compacted topic) that keeps one
+message a key drops the replays. ``--output-key input`` keys them by the input's key instead.
 
 Kafka IO is Beam Java's (cross-language): start its expansion service first
 (`python scripts/kafka_io.py start --dir out/kafka-io`, which prints its address; on the Flink job
@@ -29,19 +34,23 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.external import ExternalTransform, NamedTupleBasedPayloadBuilder
 from apache_beam.typehints.row_type import RowTypeConstraint
 
-MESSAGE = RowTypeConstraint.from_fields([("key", typing.Optional[bytes]), ("text", str)])
+MESSAGE = RowTypeConstraint.from_fields([("id", bytes), ("key", typing.Optional[str]), ("text", str)])
 KEYED = typing.Tuple[typing.Optional[bytes], bytes]
 
 
-def as_row(record):
-    """A Kafka (key, value) as a row; a value that is not UTF-8 to the errors, with the reason."""
-    key, value = record
+def as_row(record, output_key: str = "offset"):
+    """A Kafka record (with its topic, partition and offset) as a row keyed for the output; a value
+    that is not UTF-8 to the errors, with the reason."""
+    key, value = record.key, record.value
+    place = f"{record.topic}/{record.partition}/{record.offset}".encode()
+    out_key = place if output_key == "offset" else key
+    shown_key = None if key is None else key.decode("utf-8", "replace")
     try:
-        yield beam.Row(key=key, text=(value or b"").decode("utf-8"))
+        yield beam.Row(id=out_key or b"", key=shown_key, text=(value or b"").decode("utf-8"))
     except UnicodeDecodeError as e:
         text = value.decode("utf-8", "replace")
-        yield beam.pvalue.TaggedOutput("undecodable", (key, json.dumps(
-            {"text": text, "msg": f"value is not valid UTF-8 ({e.reason} at byte {e.start})"}).encode()))
+        yield beam.pvalue.TaggedOutput("undecodable", (out_key, json.dumps(
+            {"key": shown_key, "text": text, "msg": f"value is not valid UTF-8 ({e.reason} at byte {e.start})"}).encode()))
 
 
 # The fields of Kafka reads that every KafkaIO since Beam 2.2x takes. Beam Python's ReadFromKafka
@@ -54,10 +63,10 @@ BasicReadConfig = typing.NamedTuple("BasicReadConfig", [
 
 
 def read_messages(consumer_config: dict, topic: str, expansion_service: str, max_records: int = 0):
-    """(key, value) bytes of ``topic``, from Beam Java's KafkaIO (on Flink its offsets are kept in
-    Flink's checkpoints)."""
+    """The records of ``topic`` (rows: topic, partition, offset, key and value bytes...), from Beam
+    Java's KafkaIO (on Flink its offsets are kept in Flink's checkpoints)."""
     raw = ReadFromKafka.byte_array_deserializer
-    return ExternalTransform(ReadFromKafka.URN_WITHOUT_METADATA, NamedTupleBasedPayloadBuilder(BasicReadConfig(
+    return ExternalTransform(ReadFromKafka.URN_WITH_METADATA, NamedTupleBasedPayloadBuilder(BasicReadConfig(
         consumer_config=consumer_config, topics=[topic], key_deserializer=raw, value_deserializer=raw,
         start_read_time=None, max_num_records=max_records or None, max_read_time=None,
         commit_offset_in_finalize=False, timestamp_policy=ReadFromKafka.processing_time_policy)), expansion_service)
@@ -67,16 +76,16 @@ def classify_topic(p: beam.Pipeline, args: argparse.Namespace) -> None:
     records = p | "Read" >> read_messages(
         {"bootstrap.servers": args.bootstrap_servers, "auto.offset.reset": "earliest", "group.id": args.group_id},
         args.input_topic, args.kafka_io, args.max_records)
-    rows = records | "AsRows" >> beam.FlatMap(as_row).with_output_types(MESSAGE).with_outputs(
+    rows = records | "AsRows" >> beam.FlatMap(as_row, args.output_key).with_output_types(MESSAGE).with_outputs(
         "undecodable", main="rows")
     result = rows.rows | "Classify" >> ClassifyText(
         backend=args.backend, model=args.model, max_batch_size=args.max_batch_size,
         error_handling={"output": "errors"})
     labelled = result["output"] | "AsJson" >> beam.Map(
-        lambda r: (r.key, json.dumps({"text": r.text, "label": r.label, "score": r.score}).encode())
+        lambda r: (r.id or None, json.dumps({"key": r.key, "text": r.text, "label": r.label, "score": r.score}).encode())
     ).with_output_types(KEYED)
     failed = result["errors"] | "ErrorsAsJson" >> beam.Map(
-        lambda e: (e.element.key, json.dumps({"text": e.element.text, "msg": e.msg}).encode())
+        lambda e: (e.element.id or None, json.dumps({"key": e.element.key, "text": e.element.text, "msg": e.msg}).encode())
     ).with_output_types(KEYED)
     producer = {"bootstrap.servers": args.bootstrap_servers}
     _ = labelled | "Write" >> WriteToKafka(producer_config=producer, topic=args.output_topic,
@@ -101,6 +110,9 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--model", default="sentiment-minilm")
     ap.add_argument("--max-batch-size", type=int, default=256)
+    ap.add_argument("--output-key", choices=("offset", "input"), default="offset",
+                    help="the output messages' Kafka key: the input's TOPIC/PARTITION/OFFSET (default: a replay "
+                         "after a failure has the same key) or the input's own key")
     args = ap.parse_args(ours)
     with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
         classify_topic(p, args)

@@ -113,12 +113,14 @@ def cancel_jobs(endpoint: str) -> list[str]:
     return states
 
 
-def outputs(address: str) -> dict:
-    """key -> what came out for it, from both output topics (a key seen twice keeps both)."""
+def outputs(address: str, by: str = "input") -> dict:
+    """What came out for each input key (the JSON's "key"), or with ``by="place"`` for each output
+    Kafka key (the input's TOPIC/PARTITION/OFFSET), from both output topics (seen twice: both kept)."""
     out: dict = {}
     for topic in ("flink-labels", "flink-errors"):
         for key, value in read(address, topic):
-            out.setdefault(key, []).append((topic, value))
+            input_key = value["key"].encode() if value.get("key") is not None else None
+            out.setdefault(input_key if by == "input" else key, []).append((topic, value))
     return out
 
 
@@ -153,6 +155,11 @@ def test_an_unbounded_job_on_flink_classifies_every_message_once(services, tmp_p
     out = outputs(address)
     assert sorted(out) == sorted(keys)  # nothing lost
     assert all(len(v) == 1 for v in out.values()), {k: v for k, v in out.items() if len(v) > 1}  # nor doubled
+    # Each output keyed by its input's place in the topic (one partition: offsets in the order sent).
+    sent = before + during
+    placed = outputs(address, by="place")
+    assert sorted(placed) == sorted(f"flink-texts/0/{i}".encode() for i in range(len(sent)))
+    assert all(placed[f"flink-texts/0/{i}".encode()][0][1]["key"] == key.decode() for i, key in enumerate(sent))
     for key, [(topic, value)] in out.items():
         if key in (b"40", b"41", b"42"):  # empty, not UTF-8, and no value (a tombstone)
             assert topic == "flink-errors" and value["msg"]

@@ -101,13 +101,24 @@ def outputs(kafka):
     return results, topics
 
 
+def by_input_key(messages: list) -> dict:
+    """Output messages by their input's key (the JSON's "key"), as sent."""
+    return {(r["key"].encode() if r["key"] is not None else None): r for _, r in messages}
+
+
 def test_every_message_comes_out_classified_or_on_the_errors_topic(outputs):
     results, topics = outputs
     _, stderr, code = results["python"]
     assert code == 0, stderr[-4000:]
-    labels, errors = dict(topics["labels"]), dict(topics["errors"])
+    labels, errors = by_input_key(topics["labels"]), by_input_key(topics["errors"])
     assert len(labels) + len(errors) == len(topics["labels"]) + len(topics["errors"]) == len(SENT)  # none twice
     assert set(labels) | set(errors) == set(SENT)  # none lost
+    # Keyed by the input's place: offsets 0..N-1 of the one partition, in the order sent, so that a
+    # replay after a failure has the key of the message it repeats.
+    placed = dict(topics["labels"] + topics["errors"])
+    assert set(placed) == {f"texts/0/{offset}".encode() for offset in range(len(SENT))}
+    sent_order = list(SENT)
+    assert all(placed[f"texts/0/{i}".encode()]["key"] == sent_order[i].decode() for i in range(len(SENT)))
     assert errors[b"42"]["msg"].startswith("field 'text' is empty")
     assert {key: (r["text"], r["label"]) for key, r in labels.items()} == {
         str(i).encode(): (TEXTS[i % 4], ("POSITIVE", "NEGATIVE")[i % 2]) for i in range(40)}
