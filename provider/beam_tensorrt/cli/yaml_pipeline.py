@@ -129,20 +129,14 @@ def _write_folders(pipeline_yaml: str) -> set[str]:
         spec = yaml.safe_load(pipeline_yaml)
     except Exception:  # the run itself reports a pipeline that does not parse
         return set()
+    from .yaml_workers import spec_nodes
+
     folders: set[str] = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            path = (node.get("config") or {}).get("path") if isinstance(node.get("config"), dict) else None
-            if str(node.get("type", "")).startswith("WriteTo") and isinstance(path, str) and "://" not in path:
-                folders.add(os.path.dirname(os.path.abspath(path)))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(spec)
+    for node in spec_nodes(spec):
+        config = node.get("config")
+        path = config.get("path") if isinstance(config, dict) else None
+        if str(node.get("type", "")).startswith("WriteTo") and isinstance(path, str) and "://" not in path:
+            folders.add(os.path.dirname(os.path.abspath(path)))
     return folders
 
 

@@ -6,10 +6,10 @@ process tokenizes, waits for the GPU and writes, one after another, and the GPU 
 time. When the pipeline classifies in-process (``ClassifyText`` from a ``type: python`` provider)
 on a GPU backend, the command starts a worker pool of ``gpus.default_workers`` processes instead,
 each with its CUDA context made and, where the pipeline has one ClassifyText config, its model
-loaded before the job begins. A pipeline whose ClassifyText comes from a service (``type: remote``) keeps
-Beam's one process: on an H100 such a pipeline over review-length texts lost rows (exit 0) when the
-service ran process workers, and until that is understood nothing here chooses that set-up. A pipeline that says how it wants to run (``--runner`` other than
-the local one, ``--direct_num_workers``, ``--direct_running_mode``, ``--streaming``, on the command
+loaded before the job begins. A pipeline whose ClassifyText comes from a service (``type:
+remote``) keeps Beam's one process: on an H100 such a pipeline over review-length texts lost rows
+(exit 0) when the service ran process workers, and until that is understood nothing here chooses
+that set-up. A pipeline that says how it wants to run (``--runner`` other than the local one, ``--direct_num_workers``, ``--direct_running_mode``, ``--streaming``, on the command
 line or in its ``options:``) runs as it says.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ def classify_configs(spec: Any) -> list[dict]:
     ``type: remote`` one runs it in the service's workers, not here)."""
     if not isinstance(spec, dict) or not _in_process(spec.get("providers") or []):
         return []
-    return [dict(node.get("config") or {}) for node in _nodes(spec.get("pipeline"))
+    return [dict(node.get("config") or {}) for node in spec_nodes(spec.get("pipeline"))
             if node.get("type") == TRANSFORM]
 
 
@@ -63,14 +63,15 @@ def _in_process(providers: Sequence[Any]) -> bool:
     return False
 
 
-def _nodes(node: Any) -> Iterator[dict]:
+def spec_nodes(node: Any) -> Iterator[dict]:
+    """Every mapping of a parsed pipeline spec, depth first (transforms, their configs, providers)."""
     if isinstance(node, dict):
         yield node
         for value in node.values():
-            yield from _nodes(value)
+            yield from spec_nodes(value)
     elif isinstance(node, list):
         for value in node:
-            yield from _nodes(value)
+            yield from spec_nodes(value)
 
 
 def choose(spec: Any, explicit_options: dict, workers: str, gpus: int) -> LocalWorkers:
