@@ -69,16 +69,20 @@ class DataFramesToTables(RowBatchesToTables):
 
 def producer_batch_type(pcoll: beam.PCollection) -> Any:
     """The type of the batches ``pcoll``'s producer yields (``pa.Table``, ``pd.DataFrame``...), or
-    None when it yields rows one at a time (or cannot be told at construction)."""
+    None when it yields rows one at a time (or cannot be told at construction). Asked through the
+    batched DoFn's public ``get_output_batch_type``, which is None for a DoFn that yields rows."""
+    from apache_beam.typehints.native_type_compatibility import convert_to_beam_type
+
     producer = pcoll.producer
     fn = getattr(getattr(producer, "transform", None), "fn", None)
-    if not isinstance(fn, beam.DoFn) or not fn._can_yield_batches:
+    if not isinstance(fn, beam.DoFn):
         return None
     inputs = [p for p in producer.main_inputs.values()] if hasattr(producer, "main_inputs") else []
     try:
-        return fn._get_output_batch_type_normalized(inputs[0].element_type if inputs else Any)
+        batch_type = fn.get_output_batch_type(inputs[0].element_type if inputs else Any)
     except Exception:  # a DoFn's own batch-type logic: when it cannot tell, rows one at a time
         return None
+    return None if batch_type is None else convert_to_beam_type(batch_type)
 
 
 class TablesToRowBatches(beam.DoFn):
