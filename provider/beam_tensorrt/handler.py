@@ -138,8 +138,9 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
     def run_inference(self, batch: Sequence[str], model: TextClassifier,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
         predictions = model.classify(batch)
-        # The model may be a proxy to another process (model_copies): the id is the handler's.
-        return [PredictionResult(text, pred, self._model) for text, pred in zip(batch, predictions)]
+        # The model may be a proxy to another process (model_copies): the id is the handler's. Strict:
+        # an answer for fewer rows fails the batch (its rows reach the errors) rather than losing rows.
+        return [PredictionResult(text, pred, self._model) for text, pred in zip(batch, predictions, strict=True)]
 
     def get_num_bytes(self, batch: Sequence[str]) -> int:
         return len("".join(batch).encode("utf-8", "surrogatepass"))  # one encode, not one a row
