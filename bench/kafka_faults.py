@@ -129,6 +129,7 @@ class Plan:
     # slots), so that every TaskManager reads and a killed one always takes a reader with it.
     partitions: int = 2
     batch: int = 32  # ClassifyText's max_batch_size
+    pipeline_args: tuple = ()  # more Beam options for the job, e.g. the runner's bundle limits
 
 
 def kafka_trial(cluster, broker: str, kafka_io: str, fault: str, n: int, plan: Plan, folder: Path) -> dict:
@@ -142,7 +143,8 @@ def kafka_trial(cluster, broker: str, kafka_io: str, fault: str, n: int, plan: P
          "--model", plan.model, "--backend", plan.backend, "--max-batch-size", str(plan.batch),
          "--", "--runner=PortableRunner", f"--job_endpoint={cluster.job_endpoint}",
          "--environment_type=EXTERNAL", f"--environment_config={cluster.pool_address}", f"--parallelism={plan.partitions}",
-         "--streaming", f"--checkpointing_interval={plan.checkpoint_ms}", "--environment_cache_millis=60000"],
+         "--streaming", f"--checkpointing_interval={plan.checkpoint_ms}", "--environment_cache_millis=60000",
+         *plan.pipeline_args],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
     # The job is deployed and reading when a warm-up message has come out: messages are sent from
     # then on, and the fault comes --after seconds into sending (mid-stream).
@@ -224,12 +226,14 @@ def main() -> int:
     slots = FlinkCluster.slots * FlinkCluster.taskmanagers
     ap.add_argument("--partitions", type=int, default=Plan.partitions, choices=range(1, slots + 1),
                     help=f"input topic partitions = the job's parallelism (the cluster has {slots} slots)")
+    ap.add_argument("--pipeline-arg", action="append", default=[],
+                    help="a Beam option for the job, e.g. --pipeline-arg=--max_bundle_time_mills=1000 (Flink's spelling)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     faults = [f for f in args.faults.split(",") if f]
     plan = Plan(messages=args.messages, rate=args.rate, after=args.after, checkpoint_ms=args.checkpoint_ms,
                 timeout=args.timeout, model=args.model, backend=args.backend, partitions=args.partitions,
-                batch=args.max_batch_size)
+                batch=args.max_batch_size, pipeline_args=tuple(args.pipeline_arg))
     unknown = set(faults) - set(FAULTS)
     if unknown:
         ap.error(f"unknown faults {sorted(unknown)}; choose from {', '.join(FAULTS)}")
@@ -270,6 +274,7 @@ def main() -> int:
     write_json(args.json, {"messages": args.messages, "rate": args.rate, "after_s": args.after,
                            "checkpoint_ms": args.checkpoint_ms, "model": args.model, "backend": args.backend,
                            "max_batch_size": args.max_batch_size, "partitions": args.partitions, "device": device(),
+                           "pipeline_args": args.pipeline_arg,
                            "trials": trials})
     return 0
 

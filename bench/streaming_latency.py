@@ -78,7 +78,7 @@ def run_rate(args, texts: list[str], rate: int) -> dict:
                                fire_interval=tick_ms / 1000)
              | beam.ParDo(EmitRows()).with_output_types(row_type)
              | ClassifyText(model=args.model, backend=args.backend, max_batch_size=args.max_batch_size,
-                            max_batch_duration_secs=args.max_batch_duration_secs, engine_cache=args.engine_cache)
+                            max_batch_duration_secs=args.max_batch_duration_secs or None, engine_cache=args.engine_cache)
              | beam.ParDo(RecordLatency()))
         p.run().wait_until_finish()
         first: dict[int, float] = {}
@@ -134,9 +134,10 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds before the first tick (model load)")
     ap.add_argument("--tick-ms", type=int, default=10)
     ap.add_argument("--max-batch-size", type=int, default=256)
-    ap.add_argument("--max-batch-duration-secs", type=int, default=1)
+    ap.add_argument("--max-batch-duration-secs", type=int, default=1,
+                    help="Beam's stateful batching's wait (0: none; batches then end with the runner's bundles)")
     ap.add_argument("--pipeline-arg", action="append", default=[],
-                    help="an extra Beam option, e.g. --pipeline-arg=--max_bundle_time_millis=100 (Flink)")
+                    help="an extra Beam option, e.g. --pipeline-arg=--max_bundle_time_mills=100 (Flink's spelling)")
     ap.add_argument("--pool-workers", type=int, default=0,
                     help="N SDK workers from a worker pool started here (EXTERNAL; parallelism N) instead of LOOPBACK")
     ap.add_argument("--json", type=Path, default=None)
