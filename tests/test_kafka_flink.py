@@ -183,7 +183,8 @@ def test_the_yaml_pipeline_runs_unbounded_on_flink_with_checkpoints(services, fl
     job = subprocess.Popen(
         [sys.executable, "-m", "beam_tensorrt.cli", "yaml", "yaml_pipelines/classify_kafka.yaml",
          f"--jinja_variables={json.dumps(variables)}", "--runner=PortableRunner", f"--job_endpoint={flink}",
-         "--environment_type=LOOPBACK", "--streaming", "--checkpointing_interval=2000"],
+         "--environment_type=LOOPBACK", "--streaming", "--checkpointing_interval=2000",
+         "--max_bundle_time_mills=100", "--max_bundle_size=100"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "job.log", "w"))
 
     def out():
