@@ -76,6 +76,25 @@ def models_inferred_with(monkeypatch) -> list:
     return seen
 
 
+@pytest.fixture
+def rows_tokenized_here(monkeypatch) -> list:
+    """The number of texts of every batch tokenized by a classifier in an SDK process over a model
+    shared across processes (``model_copies``: its session a ``SharedModelSession``), rather than by
+    the classifier holding the shared model."""
+    from beam_tensorrt.backends.shared import SharedModelSession
+    from beam_tensorrt.classifier import TextClassifier
+
+    counted: list = []
+
+    def groups(self, texts, _original=TextClassifier.groups):
+        if isinstance(self.session, SharedModelSession):
+            counted.append(len(texts))
+        return _original(self, texts)
+
+    monkeypatch.setattr(TextClassifier, "groups", groups)
+    return counted
+
+
 def read_sst2(path: Path, limit: int | None = None) -> tuple[list[str], list[int]]:
     from scripts.sst2 import read_tsv
 

@@ -1,6 +1,6 @@
 """Every backend held to the one contract the classifier relies on (``backends.base.InferenceSession``),
-on a CPU: ONNX Runtime and PyTorch for real, TensorRT's runner with its CUDA and TensorRT calls
-faked (tests/fake_tensorrt.py: asynchronous streams, graphs, profiles; a real ONNX Runtime session
+on a CPU: ONNX Runtime and PyTorch for real, the shared-model session over a classifier holding ONNX
+Runtime, TensorRT's runner with its CUDA and TensorRT calls faked (tests/fake_tensorrt.py: asynchronous streams, graphs, profiles; a real ONNX Runtime session
 computes the logits). Reference: ONNX Runtime on the same model."""
 import threading
 
@@ -16,7 +16,8 @@ from beam_tensorrt.backends.tensorrt.profiles import default_profiles, packed_pr
 
 TEXTS = ["good", "a fine, warm film", "dull and far too long " * 3, "word " * 60, "x " * 200, "", "café 🙂",
          "not as gripping as i hoped", "the second half dragged", "a triumph"]
-BACKENDS = ["onnxruntime", "torch", "torch-padded", "tensorrt-fake", "tensorrt-fake-packed", "tensorrt-fake-no-graphs"]
+BACKENDS = ["onnxruntime", "torch", "torch-padded", "tensorrt-fake", "tensorrt-fake-packed", "tensorrt-fake-no-graphs",
+            "shared-onnxruntime"]
 
 
 def fake_plan(tmp_path, artifact, max_seq_len=256, max_batch=16, packed_onnx=None):
@@ -47,6 +48,15 @@ def session(request, default_artifact, tmp_path, monkeypatch, packed_onnx):
         plan = fake_plan(tmp_path, default_artifact, packed_onnx=packed_onnx if name.endswith("packed") else None)
         s = TensorRTSession(plan, onnx_sha256=default_artifact.manifest.onnx_sha256,
                             cuda_graphs=not name.endswith("no-graphs"))
+    elif name.startswith("shared-"):  # model sharing: a session over a classifier held elsewhere
+        from beam_tensorrt.backends.shared import SharedModelSession
+
+        holder = TextClassifier(default_artifact, open_session(name.split("-", 1)[1], default_artifact), 256)
+        s = SharedModelSession(holder, holder.session_layout())
+        yield s
+        s.close()
+        holder.close()
+        return
     else:
         s = open_session(name, default_artifact)
     yield s

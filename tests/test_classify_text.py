@@ -136,14 +136,16 @@ def test_artifact_path_model(default_artifact, reviews):
         assert_that(out | beam.Map(lambda r: r.label == r.expected), equal_to([True] * 4))
 
 
-def test_model_copies_runs_batches_on_the_shared_copy(reviews, models_inferred_with):
+def test_model_copies_runs_batches_on_the_shared_copy(reviews, models_inferred_with, rows_tokenized_here):
     # Beam shares the model across the machine's SDK processes: each batch goes through a proxy to
-    # the copy, and the labels are the model's.
+    # the copy, and the labels are the model's. The rows are tokenized in the SDK process, not in
+    # the one process holding the copy.
     transform = ClassifyText(max_batch_size=8, model_copies=1)
     with beam.Pipeline(options=OPTIONS) as p:
         out = p | beam.Create(review_rows(reviews)).with_output_types(REVIEW_TYPE) | transform
         assert_that(out | beam.Map(lambda r: (r.id, r.label)), equal_to([(r["id"], r["expected"]) for r in reviews]))
     assert models_inferred_with and "TextClassifier" not in models_inferred_with, models_inferred_with
+    assert sum(rows_tokenized_here) == len(reviews)
 
 
 def test_model_refresh_from_a_side_input_swaps_the_artifact(default_artifact, tmp_path):

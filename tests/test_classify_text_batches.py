@@ -169,12 +169,14 @@ def test_model_refresh_from_a_side_input_swaps_the_artifact(default_artifact, tm
                     equal_to([["POSITIVE", "NEGATIVE"], ["good", "bad"]]))
 
 
-def test_model_copies_runs_batches_on_the_shared_copy(reviews, models_inferred_with):
+def test_model_copies_runs_batches_on_the_shared_copy(reviews, models_inferred_with, rows_tokenized_here):
     # Beam shares the model across the machine's SDK processes: each table goes through a proxy to
-    # the copy, and the labels are the model's.
+    # the copy, and the labels are the model's. The rows are tokenized in the SDK process, not in
+    # the one process holding the copy.
     table = pa.table({"id": [r["id"] for r in reviews], "text": [r["text"] for r in reviews]})
     with beam.Pipeline(options=OPTIONS) as p:
         out = p | beam.Create([table]) | ClassifyTextBatches(model_copies=1)
         assert_that(rows_of(out) | beam.Map(lambda r: (r["id"], r["label"])),
                     equal_to([(r["id"], r["expected"]) for r in reviews]))
     assert models_inferred_with and "TextClassifier" not in models_inferred_with, models_inferred_with
+    assert sum(rows_tokenized_here) == len(reviews)

@@ -7,6 +7,7 @@ import numpy as np
 
 from .artifact import ModelArtifact
 from .backends import BackendOptions, InferenceSession, open_session
+from .backends.shared import SessionLayout, SharedModelSession
 from .tokenization import PackedBatch, TextTokenizer, TokenBatch, plan_sub_batches, round_up
 
 # Rows tokenized and packed at a time for a packing session: enough for GEMMs that fill a GPU
@@ -82,6 +83,26 @@ class TextClassifier:
         """``artifact`` on ``backend``, opened with ``options``: the tokenizer keeps
         ``options.max_seq_len`` tokens, the session is built for them."""
         return cls(artifact, open_session(backend, artifact, options), options.max_seq_len)
+
+    def session_layout(self) -> SessionLayout:
+        """What a classifier in another process needs to tokenize for this one's session (model
+        sharing: ``backends.shared``)."""
+        s = self.session
+        return SessionLayout(s.name, list(s.input_names), s.packed, self.token_budget, self.max_rows, self.artifact,
+                             self.tokenizer.max_seq_len)
+
+    def run_feeds(self, groups: list) -> list[np.ndarray]:
+        """Logits of groups tokenized elsewhere (a classifier over ``SharedModelSession``), one fp32
+        array a group."""
+        return [np.asarray(r, dtype=np.float32) for r in self.session.run_many(groups)]
+
+    @classmethod
+    def over_shared(cls, holder) -> "TextClassifier":
+        """A classifier in this process for the model ``holder`` (a proxy) holds in another: it
+        tokenizes here and sends token ids there."""
+        layout = holder.session_layout()
+        return cls(layout.artifact, SharedModelSession(holder, layout), layout.max_seq_len,
+                   token_budget=layout.token_budget, max_rows=layout.max_group_rows)
 
     def _run(self, batch: TokenBatch | PackedBatch) -> np.ndarray:
         return np.asarray(self.session.run(batch.feeds(self.session.input_names)), dtype=np.float32)

@@ -151,8 +151,9 @@ class TableModelHandler(TextClassificationModelHandler):
     def run_inference(self, batch: "pa.Table", model: TextClassifier,  # type: ignore[override]
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
         texts = batch.column(self._c.text_field).to_pylist()
-        # Only methods: with model_copies the model is a proxy to the process holding it.
-        return [PredictionResult(None, with_predictions(batch, model.predict(texts), self._c), self._model)]
+        # With model_copies the model is a proxy: classifier_for tokenizes here and runs there.
+        prediction = self.classifier_for(model).predict(texts)
+        return [PredictionResult(None, with_predictions(batch, prediction, self._c), self._model)]
 
     def get_num_bytes(self, batch: "pa.Table") -> int:  # type: ignore[override]
         import pyarrow.compute as pc

@@ -84,8 +84,8 @@ class ClassifyTextConfig:
         "Seconds between checks of `model_watch_pattern`.", min=1))
     model_copies: Optional[int] = field(default=None, metadata=_doc(
         "Load this many copies of the model per machine, shared by all its SDK processes (Beam's "
-        "`model_copies`; calls then cross to the processes holding them). Unset: one per SDK process, "
-        "shared by its threads.", min=1))
+        "`model_copies`): each SDK process tokenizes its rows and sends token ids to a copy. Unset: one "
+        "per SDK process, shared by its threads.", min=1))
     error_handling: Optional[ErrorHandling] = field(default=None, metadata=_doc(
         "Beam YAML's error handling, `{output: NAME}`: rows that cannot be classified go to the output "
         "NAME with the reason (fields `element`, `msg`, `stack`). Unset: such a row fails the pipeline."))

@@ -99,6 +99,7 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
         self._configured_model = model
         self._backend = backend
         self._options = options
+        self._over_shared: Optional[tuple[Any, TextClassifier]] = None  # classifier_for's, made in the worker
 
     @classmethod
     def from_config(cls, config: ClassifyTextConfig, **batching: Any) -> "TextClassificationModelHandler":
@@ -135,9 +136,21 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
         path = model_path.rstrip("/")
         self._model = path[: -len("/" + MANIFEST)] if path.endswith("/" + MANIFEST) else path
 
+    def classifier_for(self, model: TextClassifier) -> TextClassifier:
+        """The classifier to call for the ``model`` RunInference passes: the model itself, or, when
+        the model is shared across processes (``model_copies``: a proxy to the process holding it),
+        a classifier in this process that tokenizes here and sends token ids there
+        (``backends.shared``), so that tokenization stays spread over the SDK processes."""
+        if not self.share_model_across_processes():
+            return model
+        local = self._over_shared
+        if local is None or local[0] is not model:  # first call, or a refreshed model
+            local = self._over_shared = (model, TextClassifier.over_shared(model))
+        return local[1]
+
     def run_inference(self, batch: Sequence[str], model: TextClassifier,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
-        predictions = model.classify(batch)
+        predictions = self.classifier_for(model).classify(batch)
         # The model may be a proxy to another process (model_copies): the id is the handler's. Strict:
         # an answer for fewer rows fails the batch (its rows reach the errors) rather than losing rows.
         return [PredictionResult(text, pred, self._model) for text, pred in zip(batch, predictions, strict=True)]
