@@ -90,6 +90,26 @@ def count_output(path: str) -> int:
     return total
 
 
+def missing_ids(path: str, rows: int) -> dict:
+    """Which of the ids 0..rows-1 (the inputs' ``id`` column) the Parquet files at ``path`` lack,
+    as runs of consecutive ids: where rows were lost tells which step lost them (a whole Beam batch,
+    a row group, scattered rows)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    ids = [pq.read_table(name, columns=["id"]).column("id").to_numpy() for name in sorted(glob.glob(path))]
+    seen = np.unique(np.concatenate(ids)) if ids else np.array([], dtype=np.int64)
+    missing = np.setdiff1d(np.arange(rows), seen)
+    if not missing.size:
+        return {"missing": 0}
+    breaks = np.flatnonzero(np.diff(missing) != 1)
+    starts = np.concatenate([missing[:1], missing[breaks + 1]])
+    lengths = np.concatenate([missing[breaks], missing[-1:]]) - starts + 1
+    return {"missing": int(missing.size), "runs": int(starts.size), "longest_run": int(lengths.max()),
+            "first_runs": [[int(a), int(n)] for a, n in zip(starts[:20], lengths[:20])],
+            "run_lengths": {int(n): int(c) for n, c in zip(*np.unique(lengths, return_counts=True))}}
+
+
 def timed(cmd: list[str], env: dict | None = None, cwd: Path = ROOT, timeout: float = 3600) -> tuple[float, str]:
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

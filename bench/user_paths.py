@@ -49,7 +49,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import CLI, LENGTH_PROFILES, ROOT, count_output, device, texts_of_length, timed, write_json
+from bench.common import CLI, LENGTH_PROFILES, ROOT, count_output, device, missing_ids, texts_of_length, timed, write_json
 
 PATHS = ("cli-parquet", "cli-csv", "cli-jsonl", "yaml", "yaml-remote", "java", "yaml-remote-text", "yaml-text",
          "yaml-run-inference")
@@ -259,6 +259,9 @@ def run_profile(profile: str, paths: list[str], args, folder: Path, engine_cache
                                  "command": " ".join(map(str, cmd)).replace(str(folder), "$TMP"),
                                  "log_tail": log.strip().splitlines()[-2:]}
         ok = "rows in == rows out" if rows_out + errors == args.rows else f"ROWS LOST: {rows_out + errors}"
+        if rows_out + errors < args.rows and path in ("cli-parquet", "yaml", "yaml-remote"):  # Parquet, ids kept
+            result["paths"][path]["missing_ids"] = missing_ids(pattern, args.rows)
+            ok += f"; missing ids: {json.dumps(result['paths'][path]['missing_ids'])[:600]}"
         print(f"  {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, {args.rows / seconds / alone:.2f}x the "
               f"backend alone; {ok}", flush=True)
     return result

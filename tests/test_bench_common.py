@@ -26,3 +26,18 @@ def test_user_paths_names_an_unknown_length_profile(sst2_dir):
     proc = subprocess.run([sys.executable, "-m", "bench.user_paths", "--data", str(sst2_dir), "--lengths", "novels"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "unknown --lengths ['novels']" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_missing_ids_are_reported_as_runs(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bench.common import missing_ids
+
+    kept = [i for i in range(100) if not (10 <= i < 14 or i == 50 or i >= 97)]
+    pq.write_table(pa.table({"id": kept[:40]}), tmp_path / "out-0.parquet")
+    pq.write_table(pa.table({"id": kept[40:]}), tmp_path / "out-1.parquet")
+    found = missing_ids(str(tmp_path / "out-*"), 100)
+    assert found["missing"] == 8 and found["runs"] == 3 and found["longest_run"] == 4
+    assert found["first_runs"] == [[10, 4], [50, 1], [97, 3]] and found["run_lengths"] == {1: 1, 3: 1, 4: 1}
+    assert missing_ids(str(tmp_path / "out-*"), 10) == {"missing": 0}
