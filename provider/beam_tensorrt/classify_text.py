@@ -15,7 +15,7 @@ from .config import ClassifyTextConfig
 from .errors import ConfigError
 from .handler import TextClassificationModelHandler, check_model_refresh, run_inference
 from .local_parallelism import advise
-from .rows import (ERRORS_TAG, InvalidRowError, check_text, error_row, fail_on_error_row, inference_failure,
+from .rows import (ERRORS_TAG, InvalidRowError, check_text, error_row, fail_on_error_row, failed_batch_rows,
                    output_clash, output_clash_reason, rejected)
 
 
@@ -99,9 +99,7 @@ class _FailedBatchToErrors(beam.DoFn):
 
     def process(self, failure):
         batch, exc_info = failure
-        message, stack = inference_failure(exc_info)
-        for fields, _text in batch:
-            yield error_row(self._element_of(fields), message, stack)
+        return failed_batch_rows((self._element_of(fields) for fields, _text in batch), exc_info)
 
 
 class ClassifyText(beam.PTransform):

@@ -18,7 +18,7 @@ from .classifier import BatchPrediction, TextClassifier
 from .config import ClassifyTextConfig
 from .errors import ConfigError
 from .handler import TextClassificationModelHandler, check_model_refresh, run_inference
-from .rows import (ERRORS_TAG, empty_text_reason, error_row, fail_on_error_row, inference_failure, output_clash,
+from .rows import (ERRORS_TAG, empty_text_reason, error_row, fail_on_error_row, failed_batch_rows, output_clash,
                    output_clash_reason, rejected)
 
 if TYPE_CHECKING:
@@ -223,9 +223,7 @@ class _FailedTablesToErrors(beam.DoFn):
 
     def process(self, failure):
         table, exc_info = failure
-        message, stack = inference_failure(exc_info)
-        for row in as_table(table).to_pylist():
-            yield error_row(row, message, stack)
+        return failed_batch_rows(as_table(table).to_pylist(), exc_info)
 
 
 class ClassifyTextBatches(beam.PTransform):

@@ -86,6 +86,14 @@ def fail_on_error_row(error: Any) -> None:
     raise RuntimeError(f"{error.msg} (set error_handling to route such rows to an error output)")
 
 
+def failed_batch_rows(rows: Any, exc_info: Any) -> Any:
+    """A batch whose inference raised (Beam's ``with_exception_handling``): an error row for each of
+    its input ``rows``, each with the exception's message and stack. Both transforms' fan-out."""
+    message, stack = inference_failure(exc_info)
+    for row in rows:
+        yield error_row(row, message, stack)
+
+
 def inference_failure(exc_info: Any) -> tuple[str, str]:
     """(message, stack) of a failure that Beam's ``with_exception_handling`` caught: it hands on
     ``(exception class, repr(exception), formatted traceback lines)``, not the exception itself."""
