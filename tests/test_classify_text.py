@@ -136,11 +136,12 @@ def test_artifact_path_model(default_artifact, reviews):
         assert_that(out | beam.Map(lambda r: r.label == r.expected), equal_to([True] * 4))
 
 
-def test_model_copies_runs_batches_on_the_shared_copy(reviews, models_inferred_with, rows_tokenized_here):
+@pytest.mark.parametrize("copies", [1, 2])  # 2: Beam hands the copies' proxies round robin
+def test_model_copies_runs_batches_on_the_shared_copy(reviews, models_inferred_with, rows_tokenized_here, copies):
     # Beam shares the model across the machine's SDK processes: each batch goes through a proxy to
     # the copy, and the labels are the model's. The rows are tokenized in the SDK process, not in
     # the one process holding the copy.
-    transform = ClassifyText(max_batch_size=8, model_copies=1)
+    transform = ClassifyText(max_batch_size=8, model_copies=copies)
     with beam.Pipeline(options=OPTIONS) as p:
         out = p | beam.Create(review_rows(reviews)).with_output_types(REVIEW_TYPE) | transform
         assert_that(out | beam.Map(lambda r: (r.id, r.label)), equal_to([(r["id"], r["expected"]) for r in reviews]))

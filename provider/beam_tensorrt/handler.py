@@ -99,7 +99,7 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
         self._configured_model = model
         self._backend = backend
         self._options = options
-        self._over_shared: Optional[tuple[Any, TextClassifier]] = None  # classifier_for's, made in the worker
+        self._over_shared: dict[int, tuple[Any, TextClassifier]] = {}  # classifier_for's, made in the worker
 
     @classmethod
     def from_config(cls, config: ClassifyTextConfig, **batching: Any) -> "TextClassificationModelHandler":
@@ -143,9 +143,12 @@ class TextClassificationModelHandler(ModelHandler[str, PredictionResult, TextCla
         (``backends.shared``), so that tokenization stays spread over the SDK processes."""
         if not self.share_model_across_processes():
             return model
-        local = self._over_shared
-        if local is None or local[0] is not model:  # first call, or a refreshed model
-            local = self._over_shared = (model, TextClassifier.over_shared(model))
+        # One local classifier a copy: Beam hands the copies' proxies round robin.
+        local = self._over_shared.get(id(model))
+        if local is None or local[0] is not model:
+            if len(self._over_shared) >= self.model_copies():  # a refreshed model replaces every copy
+                self._over_shared = {}
+            local = self._over_shared[id(model)] = (model, TextClassifier.over_shared(model))
         return local[1]
 
     def run_inference(self, batch: Sequence[str], model: TextClassifier,
