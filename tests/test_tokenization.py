@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from beam_tensorrt.tokenization import TextTokenizer
 
@@ -141,3 +143,74 @@ def test_packing_wastes_little_on_sst2_phrases(sst2_dir, default_artifact):
     assert real / computed >= 0.9
 
 
+
+
+# A long text is tokenized from its start (cut at a space) when that start already overflows
+# max_seq_len: the encodings must be the whole text's, whatever the text. The tokenizer's own
+# encode_batch on the whole texts is the trusted implementation.
+WORDS = ["the", "film", "un", "##believable", "naïve", "Café", "日本語", "🙂", "don't", "well-made", ",", ".", "!",
+         "a" * 30, "supercalifragilistic", "x1", "42", "\u0301", "ß"]
+SEPARATORS = [" ", " ", " ", "  ", "\t", "\n", " \u00a0", "\x1c", ""]
+
+
+SETTINGS_CUT = settings(max_examples=60, deadline=None, derandomize=True,
+                        suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def whole(tok, texts):
+    return [(e.ids, e.type_ids, bool(e.overflowing)) for e in tok._encode_batch(list(texts), add_special_tokens=True)]
+
+
+def encoded(tok, texts):
+    return [(e.ids, e.type_ids, bool(e.overflowing)) for e in tok.encode(texts)]
+
+
+def test_a_long_texts_start_gives_the_whole_texts_encoding(tok):
+    cut = tok._cut_at
+    assert cut == 32 * 6  # the default model's WordPiece tokenizer is cut
+    texts = [
+        "word " * 200,  # the start overflows: the usual case
+        "a" + " " * (cut + 10) + "b c d e f " * 40,  # the start has one token: tokenized again whole
+        "x" * (cut + 50) + " then some words" * 20,  # no space within the cut: whole
+        "ab" * (cut // 2 - 2) + " tail " * 10,  # one long word up to just before the cut point
+        # 29 words, then one of 110 characters across the cut point: whole it is one [UNK] (over
+        # WordPiece's 100 characters a word), cut through it would give other tokens at position 30.
+        "good " * 29 + "z" * 110 + " end" * 20,
+        ("great movie\t" * 30) + " end",  # tabs and newlines are not cut at (only a plain space is)
+        " " * (cut * 2),  # only spaces
+        "日本語のテキスト " * 60 + "naïve café 🙂 " * 10,
+        "short", "",
+        "one two three " * 4 + "x" * (cut - 56) + " after",  # start of exactly max_seq_len - 2 tokens or fewer
+    ]
+    assert encoded(tok, texts) == whole(tok, texts)
+
+
+def test_an_exactly_full_start_is_tokenized_again_whole(default_artifact):
+    # 30 words fill max_seq_len 32 exactly ([CLS] + 30 + [SEP]) without overflowing: the text's
+    # start then says nothing about the rest, which must be tokenized too.
+    tok = TextTokenizer(default_artifact.tokenizer_path, max_seq_len=32)
+    start = " ".join(["good"] * 30)
+    text = start + " " * (tok._cut_at - len(start) + 5) + "bad " * 10
+    [(ids, _, overflowing)] = encoded(tok, [text])
+    assert overflowing and len(ids) == 32 and [(ids, _, overflowing)] == whole(tok, [text])
+
+
+@SETTINGS_CUT
+@given(st.lists(st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SEPARATORS)), max_size=260)
+                .map(lambda parts: "".join(w + s for w, s in parts)), min_size=1, max_size=6))
+def test_encodings_match_the_tokenizers_own_on_generated_texts(tok, texts):
+    assert encoded(tok, texts) == whole(tok, texts)
+
+
+def test_which_tokenizers_are_cut(default_artifact):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from beam_tensorrt.tokenization import cuts_at_spaces_exactly
+
+    assert cuts_at_spaces_exactly(Tokenizer.from_file(str(default_artifact.tokenizer_path)))
+    byte_level = Tokenizer(models.BPE())
+    byte_level.pre_tokenizer = pre_tokenizers.ByteLevel()
+    assert not cuts_at_spaces_exactly(byte_level)
+    with_phrase = Tokenizer.from_file(str(default_artifact.tokenizer_path))
+    with_phrase.add_tokens(["new york"])  # matched on the raw text, across a space
+    assert not cuts_at_spaces_exactly(with_phrase)
