@@ -119,6 +119,47 @@ def timed(cmd: list[str], env: dict | None = None, cwd: Path = ROOT, timeout: fl
     return seconds, proc.stderr
 
 
+class GpuBusy:
+    """How busy GPU 0 was while a command ran: `nvidia-smi`'s utilization (the share of time a
+    kernel was running) sampled every 200 ms in a process beside the command. No samples (no GPU, no
+    nvidia-smi) gives None: the figure is reported only where it was measured.
+
+    Example::
+
+        with GpuBusy() as busy:
+            timed(cmd)
+        busy.summary()  # {"gpu_busy_mean": 71.2, "gpu_busy_p50": 88.0, "gpu_samples": 240} or {}
+    """
+
+    def __init__(self, interval_ms: int = 200):
+        self.interval_ms = interval_ms
+        self.samples: list[float] = []
+        self._proc: Optional[subprocess.Popen] = None
+
+    def __enter__(self) -> "GpuBusy":
+        try:
+            self._proc = subprocess.Popen(
+                ["nvidia-smi", "--id=0", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                 f"-lms={self.interval_ms}"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        except OSError:
+            self._proc = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        out, _ = self._proc.communicate(timeout=10)
+        self.samples = [float(line) for line in out.split() if line.strip().replace(".", "", 1).isdigit()]
+
+    def summary(self) -> dict:
+        if not self.samples:
+            return {}
+        ordered = sorted(self.samples)
+        return {"gpu_busy_mean": sum(ordered) / len(ordered), "gpu_busy_p50": ordered[len(ordered) // 2],
+                "gpu_samples": len(ordered)}
+
+
 # One timed Beam pipeline (text files -> transform -> a counting step). The source is what production
 # pipelines read: text files, sharded so that several workers can read at once, not a beam.Create whose
 # rows are pickled into the pipeline. Besides the wall time, from Beam's own metrics: model loading,

@@ -49,7 +49,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import CLI, LENGTH_PROFILES, ROOT, count_output, device, missing_ids, texts_of_length, timed, write_json
+from bench.common import CLI, LENGTH_PROFILES, GpuBusy, ROOT, count_output, device, missing_ids, texts_of_length, timed, write_json
 
 PATHS = ("cli-parquet", "cli-csv", "cli-jsonl", "yaml", "yaml-remote", "java", "yaml-remote-text", "yaml-text",
          "yaml-run-inference")
@@ -179,6 +179,7 @@ def main() -> int:
     ap.add_argument("--text-batch-size", type=int, default=32,
                     help="ClassifyText's max_batch_size on the java and yaml-remote-text paths (both ship with 32)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--service-log", type=Path, default=None, help="keep the service's log here after the run")
     ap.add_argument("--plot", type=Path, default=None, help="draw this JSON file (needs matplotlib) and exit")
     args = ap.parse_args()
     if args.plot:
@@ -215,6 +216,8 @@ def main() -> int:
         finally:
             if service:
                 service.stop()
+                if args.service_log:
+                    shutil.copyfile(service.log, args.service_log)
             if job_server:
                 job_server.stop()
     finally:
@@ -247,7 +250,8 @@ def run_profile(profile: str, paths: list[str], args, folder: Path, engine_cache
         cmd, pattern = command(path, files, out, config, args, service, folder)
         print(f"[{profile}] {path}: {' '.join(map(str, cmd))}", flush=True)
         try:
-            seconds, log = timed(cmd, java_env(env, args) if path == "java" else env)
+            with GpuBusy() as busy:
+                seconds, log = timed(cmd, java_env(env, args) if path == "java" else env)
         except (RuntimeError, subprocess.TimeoutExpired) as e:  # the other paths still run
             result["paths"][path] = {"error": str(e)[-3000:]}
             print(f"  FAILED: {str(e)[-3000:]}", flush=True)
@@ -257,13 +261,15 @@ def run_profile(profile: str, paths: list[str], args, folder: Path, engine_cache
         result["paths"][path] = {"seconds": seconds, "rows_out": rows_out, "rows_rejected": errors,
                                  "rows_per_s": args.rows / seconds, "vs_backend_alone": args.rows / seconds / alone,
                                  "command": " ".join(map(str, cmd)).replace(str(folder), "$TMP"),
-                                 "log_tail": log.strip().splitlines()[-2:]}
+                                 "log_tail": log.strip().splitlines()[-2:], **busy.summary()}
         ok = "rows in == rows out" if rows_out + errors == args.rows else f"ROWS LOST: {rows_out + errors}"
         if rows_out + errors < args.rows and path in ("cli-parquet", "yaml", "yaml-remote"):  # Parquet, ids kept
             result["paths"][path]["missing_ids"] = missing_ids(pattern, args.rows)
             ok += f"; missing ids: {json.dumps(result['paths'][path]['missing_ids'])[:600]}"
+        gpu = result["paths"][path].get("gpu_busy_mean")
+        gpu = f", GPU busy {gpu:.0f}% (mean)" if gpu is not None else ""
         print(f"  {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, {args.rows / seconds / alone:.2f}x the "
-              f"backend alone; {ok}", flush=True)
+              f"backend alone{gpu}; {ok}", flush=True)
     return result
 
 
@@ -310,13 +316,14 @@ def print_table(results: dict) -> None:
         alone = result["backend_alone"]["rows_per_s"]
         print(f"\n{profile} (~{result['mean_words']:.0f} words, "
               f"{result['backend_alone']['truncated_share']:.1%} cut at max_seq_len)")
-        print(f"{'path':<18}{'seconds':>10}{'rows/s':>12}{'vs alone':>10}  rows out + rejected")
+        print(f"{'path':<18}{'seconds':>10}{'rows/s':>12}{'vs alone':>10}{'GPU busy':>10}  rows out + rejected")
         print(f"{'backend alone':<18}{'':>10}{alone:>12,.0f}{1:>10.2f}")
         for name, r in result["paths"].items():
             if "error" in r:
                 print(f"{name:<18}failed")
                 continue
-            print(f"{name:<18}{r['seconds']:>10.1f}{r['rows_per_s']:>12,.0f}{r['vs_backend_alone']:>10.2f}  "
+            busy = f"{r['gpu_busy_mean']:.0f}%" if "gpu_busy_mean" in r else "-"
+            print(f"{name:<18}{r['seconds']:>10.1f}{r['rows_per_s']:>12,.0f}{r['vs_backend_alone']:>10.2f}{busy:>10}  "
                   f"{r['rows_out']:,} + {r['rows_rejected']:,}")
         paths = {k: v for k, v in result["paths"].items() if "error" not in v}
         for a, b in (("yaml", "cli-parquet"), ("yaml-remote", "yaml"), ("java", "yaml-remote-text"),
