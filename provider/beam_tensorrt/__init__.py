@@ -2,15 +2,12 @@
 
 Light on import: torch, TensorRT and CUDA are imported only by the backend that
 uses them, so this package imports on machines without a GPU (job submission,
-the expansion service).
+the expansion service). Importing it changes nothing in the process (loggers,
+environment): only our entry points set up logging (``logs.quiet_logging``).
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
-
-from .logs import drop_beam_noise_on_the_root_logger  # noqa: E402
-
-drop_beam_noise_on_the_root_logger()  # Beam's import warns "apitools not found" on every run
 
 __all__ = ["ClassifyText", "ClassifyTextBatches", "TextClassificationModelHandler", "__version__"]
 

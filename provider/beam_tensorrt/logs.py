@@ -20,8 +20,8 @@ class _DropBeamNoise(logging.Filter):
 
 def drop_beam_noise_on_the_root_logger() -> None:
     """Drop Beam's known noise logged through the root logger (``logging.warning(...)``, as Beam's
-    import does), in any program that imports beam_tensorrt before apache_beam. Idempotent; other
-    records pass untouched."""
+    import does). For our own processes' entry points (a pool worker's boot), never called on
+    import: a library leaves the program's loggers alone. Idempotent; other records pass untouched."""
     root = logging.getLogger()
     if not any(isinstance(f, _DropBeamNoise) for f in root.filters):
         root.addFilter(_DropBeamNoise())

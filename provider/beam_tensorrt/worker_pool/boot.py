@@ -28,6 +28,9 @@ def prepare_worker(cuda: bool = False, preload: str = "") -> None:
     import (``beam_inference``), the classifier's modules; with ``cuda``, the CUDA context (0.3 s
     alone, about 1 s each when eight processes make theirs at once on one H100); with ``preload``
     (a ClassifyText config as JSON), that model, for a job that asks for the same."""
+    from ..logs import drop_beam_noise_on_the_root_logger
+
+    drop_beam_noise_on_the_root_logger()  # before Beam's import below logs its own
     import beam_tensorrt.beam_inference  # noqa: F401
     import beam_tensorrt.classifier  # noqa: F401
 
