@@ -1,6 +1,7 @@
 """The model object RunInference holds: tokenizer + backend session + labels."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
@@ -143,9 +144,8 @@ class TextClassifier:
         one longer than a sequence widens every sequence of its chunk."""
         chars = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
         order = np.argsort(np.where(chars > LONG_TEXT_CHARS, chars, 0), kind="stable")
-        for start in range(0, len(texts), PACK_CHUNK_ROWS):
-            chunk = order[start:start + PACK_CHUNK_ROWS]
-            encodings = self.tokenizer.encode([texts[i] for i in chunk])
+        chunks = [order[start:start + PACK_CHUNK_ROWS] for start in range(0, len(texts), PACK_CHUNK_ROWS)]
+        for chunk, encodings in self._encoded(texts, chunks):
             lengths = np.fromiter(map(len, encodings), dtype=np.int64, count=len(encodings))
             for rows, batch in self.tokenizer.pack(encodings, lengths).split(self.max_rows):
                 yield chunk[rows], batch
@@ -157,9 +157,8 @@ class TextClassifier:
         of ``max_rows``; each chunk is tokenized only when the previous one has been handed out,
         then cut into exact length groups within ``token_budget``."""
         by_chars = np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
-        for start in range(0, len(texts), self.max_rows):
-            chunk = by_chars[start:start + self.max_rows]
-            encodings = self.tokenizer.encode([texts[i] for i in chunk])
+        chunks = [by_chars[start:start + self.max_rows] for start in range(0, len(texts), self.max_rows)]
+        for chunk, encodings in self._encoded(texts, chunks):
             lengths = np.fromiter(map(len, encodings), dtype=np.int64, count=len(encodings))
             if len(chunk) * round_up(int(lengths.max())) <= self.token_budget:
                 # The usual case on short text: the whole chunk is one group (order within it is free).
@@ -167,6 +166,22 @@ class TextClassifier:
                 continue
             for group in plan_sub_batches(lengths, self.token_budget, self.max_rows):
                 yield chunk[group], self.tokenizer.pad([encodings[i] for i in group], lengths[group])
+
+    def _encoded(self, texts: Sequence[str], chunks: list[np.ndarray]) -> Iterator[tuple[np.ndarray, list]]:
+        """(chunk, its encodings) for each chunk of row indices, in order; the next chunk is
+        tokenized on a helper thread while the caller packs this one and hands it to the device
+        (the Rust tokenizer releases the GIL), so the tokenizer's threads do not wait for them."""
+        if len(chunks) <= 1:
+            for chunk in chunks:
+                yield chunk, self.tokenizer.encode([texts[i] for i in chunk])
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize-ahead") as ahead:
+            pending = ahead.submit(self.tokenizer.encode, [texts[i] for i in chunks[0]])
+            for k, chunk in enumerate(chunks):
+                encodings = pending.result()
+                if k + 1 < len(chunks):
+                    pending = ahead.submit(self.tokenizer.encode, [texts[i] for i in chunks[k + 1]])
+                yield chunk, encodings
 
     def _pipelined(self, texts: Sequence[str], out: np.ndarray, truncated: np.ndarray) -> None:
         """``run_many`` queues each group on the device as the generator hands it over, so the
