@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Per-row latency of ClassifyText in a streaming pipeline, with ``max_batch_duration_secs``.
+"""Per-row latency of ClassifyText in a streaming pipeline, at the Kafka example's latency settings.
 
 A ``PeriodicImpulse`` fires every ``--tick-ms`` on the wall clock; each tick emits
 ``rate * tick`` SST-2 phrases stamped with the time they were emitted. ClassifyText batches them
-with Beam's stateful, length-bucketed batching (``max_batch_duration_secs``), and the last step
+within the runner's bundles (on Flink 100 ms or 100 rows, ``beam_tensorrt.streaming``), or with
+Beam's stateful, length-bucketed batching given ``--max-batch-duration-secs N``, and the last step
 records, for every row, the time from emission to coming out classified; rows emitted and never
 classified are counted as lost. The runner is Prism or a Flink job server (streaming, real
 processing time) with the Python SDK worker in this process (LOOPBACK), or with --pool-workers N,
@@ -70,7 +71,7 @@ def run_rate(args, texts: list[str], rate: int) -> dict:
                 with open(log_path, "a") as f:
                     f.write("".join(self._lines))
 
-        options = PipelineOptions(runner_options(args) + args.pipeline_arg)
+        options = PipelineOptions(runner_options(args))
         start = time.time() + args.warmup
         p = beam.Pipeline(options=options)
         _ = (p
@@ -107,17 +108,23 @@ def describe_runner(args) -> str:
     """Runner and SDK environment as the job got them (a later --pipeline-arg overrides the defaults)."""
     from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
 
-    options = PipelineOptions(runner_options(args) + args.pipeline_arg)
+    options = PipelineOptions(runner_options(args))
     environment = options.view_as(PortableOptions).environment_type
     workers = options.view_as(PortableOptions).sdk_worker_parallelism or 1
     return f"{'Flink' if args.flink_job_endpoint else 'Prism'} {environment}, sdk_worker_parallelism {workers}"
 
 
 def runner_options(args) -> list[str]:
+    """The runner's options and --pipeline-arg's; on Flink with the latency-first bundle limits of
+    the Kafka example (beam_tensorrt.streaming), unless --pipeline-arg names them."""
     if args.flink_job_endpoint:
-        return ["--runner=PortableRunner", f"--job_endpoint={args.flink_job_endpoint}", "--environment_type=LOOPBACK",
-                "--streaming", "--parallelism=1"]
-    return ["--runner=PrismRunner", f"--prism_location={args.prism}", "--environment_type=LOOPBACK", "--streaming"]
+        from beam_tensorrt.streaming import with_latency_options
+
+        return with_latency_options(["--runner=PortableRunner", f"--job_endpoint={args.flink_job_endpoint}",
+                                     "--environment_type=LOOPBACK", "--streaming", "--parallelism=1",
+                                     *args.pipeline_arg])
+    return ["--runner=PrismRunner", f"--prism_location={args.prism}", "--environment_type=LOOPBACK", "--streaming",
+            *args.pipeline_arg]
 
 
 def main() -> int:
@@ -134,8 +141,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds before the first tick (model load)")
     ap.add_argument("--tick-ms", type=int, default=10)
     ap.add_argument("--max-batch-size", type=int, default=256)
-    ap.add_argument("--max-batch-duration-secs", type=int, default=1,
-                    help="Beam's stateful batching's wait (0: none; batches then end with the runner's bundles)")
+    ap.add_argument("--max-batch-duration-secs", type=int, default=0,
+                    help="Beam's stateful batching's wait (0, the default: none, as in the Kafka example; batches "
+                         "then end with the runner's bundles)")
     ap.add_argument("--pipeline-arg", action="append", default=[],
                     help="an extra Beam option, e.g. --pipeline-arg=--max_bundle_time_mills=100 (Flink's spelling)")
     ap.add_argument("--pool-workers", type=int, default=0,

@@ -33,7 +33,8 @@ import json
 import sys
 import typing
 
-from beam_tensorrt import ClassifyText  # first: it keeps Beam's import-time noise out of the output
+from beam_tensorrt import ClassifyText
+from beam_tensorrt.streaming import with_latency_options
 
 import apache_beam as beam
 from apache_beam.io.kafka import ReadFromKafka, WriteToKafka
@@ -101,16 +102,6 @@ def classify_topic(p: beam.Pipeline, args: argparse.Namespace) -> None:
          | "AllErrors" >> beam.Flatten().with_output_types(KEYED)
          | "WriteErrors" >> WriteToKafka(producer_config=producer, topic=args.errors_topic,
                                          expansion_service=args.kafka_io))
-
-
-# Beam options chosen for latency, each unless the job's own options name it (see the docstring).
-LATENCY_OPTIONS = {"--max_bundle_time_mills": "100", "--max_bundle_size": "100"}
-
-
-def with_latency_options(beam_args: "list[str]") -> "list[str]":
-    """``beam_args`` and each of ``LATENCY_OPTIONS`` they do not set already."""
-    given = {arg.split("=", 1)[0] for arg in beam_args}
-    return [*beam_args, *(f"{name}={value}" for name, value in LATENCY_OPTIONS.items() if name not in given)]
 
 
 def main(argv: "list[str] | None" = None) -> int:

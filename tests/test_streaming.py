@@ -1,5 +1,6 @@
-"""examples/kafka_classify.py's latency options: added where the job's Beam options leave them out,
-never over what the user passed (no Kafka or runner needed)."""
+"""The streaming jobs' latency options (beam_tensorrt.streaming, used by examples/kafka_classify.py and
+bench.streaming_latency): added where the job's Beam options leave them out, never over what the
+user passed (no Kafka or runner needed)."""
 import importlib.util
 
 from conftest import ROOT
@@ -13,7 +14,9 @@ def example():
 
 
 def test_bundle_limits_are_added_unless_the_job_sets_them():
-    with_latency_options = example().with_latency_options
+    from beam_tensorrt.streaming import with_latency_options
+
+    assert example().with_latency_options is with_latency_options  # the example applies these
     assert with_latency_options(["--streaming"]) == [
         "--streaming", "--max_bundle_time_mills=100", "--max_bundle_size=100"]
     # The user's own value stands, the other default is still added.
