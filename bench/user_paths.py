@@ -13,6 +13,10 @@ counted against its input (rows in == rows out + rows rejected):
                  ClassifyText -> WriteToParquet, ClassifyText in-process)
   yaml-remote    the same pipeline with ClassifyText from a running `beam-tensorrt serve`
                  (`type: remote`; its worker pool runs ClassifyText)
+  yaml-csv       beam-tensorrt yaml: Beam's ReadFromCsv -> ClassifyText -> WriteToJson (Beam's own IO,
+                 pandas), compared with cli-csv, and with
+  yaml-files     the same with ReadFiles -> ClassifyText -> WriteFiles (the main job's readers and
+                 writers as YAML transforms; the README's first YAML pipeline)
   java           java_examples/run_local.sh (Java SDK -> a Flink job server -> ClassifyText in the
                  service's worker pool) over a text file; needs Java and Maven. Compared with
   yaml-remote-text  the same texts through yaml_pipelines/classify_remote.yaml on the same job server
@@ -51,8 +55,8 @@ from pathlib import Path
 
 from bench.common import CLI, LENGTH_PROFILES, GpuBusy, ROOT, count_output, device, missing_ids, texts_of_length, timed, write_json
 
-PATHS = ("cli-parquet", "cli-csv", "cli-jsonl", "yaml", "yaml-remote", "java", "yaml-remote-text", "yaml-text",
-         "yaml-run-inference")
+PATHS = ("cli-parquet", "cli-csv", "cli-jsonl", "yaml", "yaml-remote", "yaml-csv", "yaml-files", "java",
+         "yaml-remote-text", "yaml-text", "yaml-run-inference")
 
 
 def write_inputs(folder: Path, texts: list[str], rows: int, which: set[str]) -> dict[str, Path]:
@@ -70,7 +74,7 @@ def write_inputs(folder: Path, texts: list[str], rows: int, which: set[str]) -> 
     if which & {"cli-parquet", "yaml", "yaml-remote"}:
         files["parquet"] = folder / "in.parquet"
         pq.write_table(pa.table({"id": ids, "text": text}), files["parquet"], row_group_size=65536)
-    if "cli-csv" in which:
+    if which & {"cli-csv", "yaml-csv", "yaml-files"}:
         files["csv"] = folder / "in.csv"
         pcsv.write_csv(pa.table({"id": ids, "text": text}), files["csv"])
     if "cli-jsonl" in which:
@@ -139,6 +143,21 @@ def yaml_pipeline(folder: Path, remote: str | None, text_input: bool = False, mo
     path = folder / (("remote-" if remote else "") + source.name)
     path.write_text(text)
     return path
+
+
+def csv_pipeline(ours: bool, backend: str, model: str) -> str:
+    """CSV -> ClassifyText -> JSON lines in Beam YAML, read and written by Beam's own transforms
+    (ReadFromCsv, WriteToJson) or by ours (ReadFiles, WriteFiles), as the README's first YAML
+    pipeline is written."""
+    read, write = (("ReadFiles", "{path: '{{ input }}'}"), ("WriteFiles", "{path: '{{ output }}', format: jsonl}")) \
+        if ours else (("ReadFromCsv", "{path: '{{ input }}'}"), ("WriteToJson", "{path: '{{ output }}'}"))
+    transforms = "".join(f"      {name}: beam_tensorrt.jobs.transforms.{name}\n" for name in ("ReadFiles", "WriteFiles")
+                         if ours)
+    return (f"pipeline:\n  type: chain\n  transforms:\n    - type: {read[0]}\n      config: {read[1]}\n"
+            f"    - type: ClassifyText\n      config: {{text_field: text, backend: {backend}, model: {json.dumps(model)}}}\n"
+            f"    - type: {write[0]}\n      config: {write[1]}\n"
+            f"providers:\n  - type: python\n    config: {{}}\n    transforms:\n"
+            f"      ClassifyText: beam_tensorrt.ClassifyText\n{transforms}")
 
 
 class Service:
@@ -291,6 +310,12 @@ def command(path: str, files: dict, out: Path, config: list[str], args, service,
         variables = {"input": str(files["txt"]), "output": str(out / "remote"), "address": service.address}
         return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", "--runner=PortableRunner",
                        f"--job_endpoint={args.job_endpoint}", "--environment_type=LOOPBACK"], str(out / "remote*"))
+    if path in ("yaml-csv", "yaml-files"):
+        pipeline = folder / f"{path}.yaml"
+        pipeline.write_text(csv_pipeline(ours=path == "yaml-files", backend=args.backend, model=args.model))
+        variables = {"input": str(files["csv"]), "output": str(out / "labelled")}
+        return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", *args.yaml_option],
+                str(out / "labelled*"))
     if path in ("yaml-text", "yaml-run-inference"):
         source = ROOT / "yaml_pipelines" / ("classify_texts.yaml" if path == "yaml-text" else "classify_run_inference.yaml")
         pipeline = folder / source.name
@@ -326,7 +351,8 @@ def print_table(results: dict) -> None:
             print(f"{name:<18}{r['seconds']:>10.1f}{r['rows_per_s']:>12,.0f}{r['vs_backend_alone']:>10.2f}{busy:>10}  "
                   f"{r['rows_out']:,} + {r['rows_rejected']:,}")
         paths = {k: v for k, v in result["paths"].items() if "error" not in v}
-        for a, b in (("yaml", "cli-parquet"), ("yaml-remote", "yaml"), ("java", "yaml-remote-text"),
+        for a, b in (("yaml", "cli-parquet"), ("yaml-remote", "yaml"), ("yaml-csv", "cli-csv"),
+                     ("yaml-files", "cli-csv"), ("yaml-files", "yaml-csv"), ("java", "yaml-remote-text"),
                      ("yaml-run-inference", "yaml-text")):
             if a in paths and b in paths:
                 print(f"{a} / {b}: {paths[a]['rows_per_s'] / paths[b]['rows_per_s']:.2f}x")

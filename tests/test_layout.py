@@ -35,7 +35,7 @@ LAYERS = {
 }
 BUILD = {"build"}
 BEAM = {"config", "handler", "classify_text", "classify_text_batches", "rows", "arrow_rows", "reference", "yaml",
-        "local_parallelism",
+        "local_parallelism", "streaming",
         "beam_inference"}
 APPS = {"", "cli", "jobs", "expansion", "worker_pool", "runners", "formats"}
 

@@ -32,7 +32,7 @@ def read_json_outputs(prefix) -> list[dict]:
 
 def test_every_pipeline_has_a_test():
     tested = {"classify_texts", "classify_with_errors", "classify_csv", "classify_remote", "classify_parquet",
-              "classify_run_inference", "classify_kafka"}  # tests/test_kafka_io.py
+              "classify_run_inference", "classify_kafka", "classify_files"}  # tests/test_kafka_io.py
     assert {p.stem for p in PIPELINES.glob("*.yaml")} == tested
 
 
@@ -74,6 +74,22 @@ def test_csv_with_another_text_field_and_output_names(tmp_path):
     assert sorted((r["title"], r["sentiment"]) for r in rows) == [
         ("Night Train", "POSITIVE"), ("Summer Song", "POSITIVE"), ("The Long Wait", "NEGATIVE")]
     assert all("label" not in r and 0.5 <= r["confidence"] <= 1 for r in rows)
+
+
+def test_files_read_and_written_by_our_transforms_every_row_classified_or_on_the_errors(tmp_path):
+    import csv
+
+    source = tmp_path / "in.csv"
+    source.write_bytes(b'title,review\nA,"A gripping thriller, superb."\nB,Dull and slow.\nC,"too",many,fields\n'
+                       b'D,\nE,bad \xfe text\n')
+    run_yaml(PIPELINES / "classify_files.yaml", {"input": str(source), "output": str(tmp_path / "out"),
+                                                 "errors": str(tmp_path / "errors")})
+    rows = [r for path in glob.glob(f"{tmp_path / 'out'}-*.csv") for r in csv.DictReader(open(path, newline=""))]
+    assert sorted((r["title"], r["label"]) for r in rows) == [("A", "POSITIVE"), ("B", "NEGATIVE")]
+    assert sorted(r["reason"] for r in read_json_outputs(tmp_path / "errors")) == [
+        f"{source}, row 3: expected 2 columns, got 4",
+        f"{source}, row 5: field 'review' is not valid UTF-8 (invalid start byte at byte 4)",
+        "field 'review' is empty (set allow_empty_text to classify such texts)"]
 
 
 def _maps(pid: int) -> str:

@@ -85,6 +85,23 @@ def producer_batch_type(pcoll: beam.PCollection) -> Any:
     return None if batch_type is None else convert_to_beam_type(batch_type)
 
 
+def to_tables(pcoll: beam.PCollection, max_rows: int, element_type: Any = None) -> beam.PCollection:
+    """Schema'd rows -> ``pa.Table`` elements of at most ``max_rows`` rows: a producer's Arrow batches
+    as they are, its pandas batches (Beam's DataFrame readers) converted whole, rows one at a time
+    gathered into tables by Beam's Arrow batch converter. ``element_type``: the rows' type (by
+    default the PCollection's)."""
+    import pyarrow as pa
+
+    batch_type = producer_batch_type(pcoll)
+    if batch_type is not None and batch_type != pa.Table and getattr(batch_type, "__name__", "") == "DataFrame":
+        to_tables_fn: beam.DoFn = DataFramesToTables(max_rows)
+    else:
+        if batch_type is not None and batch_type != pa.Table:  # rows again, then Beam's Arrow batches
+            pcoll = pcoll | "Unbatch" >> beam.Map(lambda row: row).with_output_types(element_type or pcoll.element_type)
+        to_tables_fn = RowBatchesToTables(max_rows)
+    return pcoll | "RowsToTables" >> beam.ParDo(to_tables_fn)
+
+
 class TablesToRowBatches(beam.DoFn):
     """``pa.Table`` elements -> a batched PCollection of the rows of ``row_type``: each table is one
     batch, cast to the row type's Arrow schema, so that a batch consumer (``WriteToParquet``) takes

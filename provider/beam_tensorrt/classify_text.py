@@ -6,8 +6,7 @@ from typing import Any, Mapping, Optional
 import apache_beam as beam
 from apache_beam.typehints.row_type import RowTypeConstraint
 
-from .arrow_rows import (DataFramesToTables, RowBatchesToTables, TablesToRowBatches, TablesToRows, arrow_schema_of,
-                         producer_batch_type)
+from .arrow_rows import TablesToRowBatches, TablesToRows, arrow_schema_of, to_tables
 from .beam_inference import KeyedModelHandler
 from .classifier import ClassPrediction, RowFailure
 from .classify_text_batches import classify_tables
@@ -219,17 +218,8 @@ class ClassifyText(beam.PTransform):
         """Schema'd rows in batches of ``pa.Table`` (Beam's batched DoFns), classified by the steps of
         ``ClassifyTextBatches``: no Beam element a row inside the transform, and none at all between
         a batch producer and a batch consumer (Parquet in, Parquet out)."""
-        import pyarrow as pa
-
         c = self.config
-        batch_type = producer_batch_type(pcoll)
-        if batch_type is not None and batch_type != pa.Table and getattr(batch_type, "__name__", "") == "DataFrame":
-            to_tables = DataFramesToTables(c.max_batch_size)
-        else:
-            if batch_type is not None and batch_type != pa.Table:  # rows again, then Beam's Arrow batches
-                pcoll = pcoll | "Unbatch" >> beam.Map(lambda row: row).with_output_types(element_type)
-            to_tables = RowBatchesToTables(c.max_batch_size)
-        tables = pcoll | "RowsToTables" >> beam.ParDo(to_tables)
+        tables = to_tables(pcoll, c.max_batch_size, element_type)
         classified, errors = classify_tables(tables, c, self._model_metadata_pcoll)
         to_rows = TablesToRows(out_type) if self.rows_out_one_at_a_time else TablesToRowBatches(out_type)
         rows = classified | "TablesToRows" >> beam.ParDo(to_rows).with_output_types(out_type)

@@ -24,10 +24,11 @@ def is_pattern(path: str) -> bool:
     return glob.has_magic(path)
 
 
-def input_format(path: str) -> str:
+def input_format(path: str, setting: str = "--input") -> str:
+    """The format of input file ``path``, by its extension; ``setting``: what named it, for the error."""
     fmt = INPUT_FORMATS.get(suffix(path))
     if fmt is None:
-        raise UsageError(f"--input {path!r}: unknown extension; use one of {', '.join(sorted(INPUT_FORMATS))} "
+        raise UsageError(f"{setting} {path!r}: unknown extension; use one of {', '.join(sorted(INPUT_FORMATS))} "
                          "(or a directory or glob of such files)")
     return fmt
 

@@ -27,9 +27,10 @@ from . import parts as _parts
 from .parts import BOM, FILE_COLUMN, HIDDEN, ROW_COLUMN, BadRow, Part, Source, cuts, numbered, open_file
 
 
-def list_files(path: str) -> list[str]:
+def list_files(path: str, setting: str = "--input") -> list[str]:
     """The files ``path`` names: a file, a directory (its files with a known extension, not hidden),
-    or a glob (``data/*.csv``), through Beam's FileSystems (local or ``gs://``, ``s3://``...)."""
+    or a glob (``data/*.csv``), through Beam's FileSystems (local or ``gs://``, ``s3://``...);
+    ``setting``: what named the path, for the error."""
     import os
 
     from apache_beam.io.filesystems import FileSystems
@@ -41,23 +42,23 @@ def list_files(path: str) -> list[str]:
     try:
         found = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
     except Exception as e:  # an unknown scheme, a filesystem Beam has not installed, no credentials...
-        raise UsageError(f"--input {path!r}: cannot be read: {e}") from None
+        raise UsageError(f"{setting} {path!r}: cannot be read: {e}") from None
     if directory:
         found = [f for f in found if suffix(f) in INPUT_FORMATS
                  and not f.rstrip("/").rsplit("/", 1)[-1].startswith((".", "_"))]
     if not found:
         what = "holds no file with a known extension" if directory else (
             "matches no file" if is_pattern(path) else "no such file")
-        raise UsageError(f"--input {path!r}: {what}")
+        raise UsageError(f"{setting} {path!r}: {what}")
     return found
 
 
-def source(path: str) -> Source:
+def source(path: str, setting: str = "--input") -> Source:
     """The job's input, its format checked (one for all files) and TSV/CSV headers read."""
-    files = list_files(path)
-    formats = {input_format(f) for f in files}
+    files = list_files(path, setting)
+    formats = {input_format(f, setting) for f in files}
     if len(formats) > 1:
-        raise UsageError(f"--input {path!r} holds files of several formats ({', '.join(sorted(formats))}); "
+        raise UsageError(f"{setting} {path!r} holds files of several formats ({', '.join(sorted(formats))}); "
                          "name one with a glob, e.g. '*.csv'")
     fmt = formats.pop()
     headers = tuple(delimited.header(f, fmt) for f in files) if fmt in ("tsv", "csv") else ()
@@ -90,13 +91,14 @@ def declared_schema(src: Source, text_field: str) -> Optional[pa.Schema]:
 
 def plan(src: Source, part_bytes: int, part_rows: int) -> list[Part]:
     """Cut the input into parts of about ``part_bytes`` (text) or ``part_rows`` (Parquet)."""
-    parts: list[Part] = []
-    for index, path in enumerate(src.files):
-        if src.fmt == "parquet":
-            parts += _plan_parquet(index, path, part_rows)
-        else:
-            parts += _plan_text(index, path, src.fmt, part_bytes)
-    return parts
+    return [part for index in range(len(src.files)) for part in plan_file(src, index, part_bytes, part_rows)]
+
+
+def plan_file(src: Source, index: int, part_bytes: int, part_rows: int) -> list[Part]:
+    """The parts of ``src.files[index]`` alone (its rows numbered from 1): what a worker plans for
+    one file when the files are spread over the workers before they are cut."""
+    path = src.files[index]
+    return _plan_parquet(index, path, part_rows) if src.fmt == "parquet" else _plan_text(index, path, src.fmt, part_bytes)
 
 
 def _plan_parquet(index: int, path: str, part_rows: int) -> list[Part]:
@@ -142,9 +144,12 @@ def _plan_text(index: int, path: str, fmt: str, part_bytes: int) -> list[Part]:
 
 # -- reading a part ------------------------------------------------------------------------------
 
-def read_part(src: Source, part: Part, text_field: str, batch_rows: int) -> tuple[list[pa.Table], list[BadRow]]:
+def read_part(src: Source, part: Part, text_field: str, batch_rows: int,
+              check_text: bool = False) -> tuple[list[pa.Table], list[BadRow]]:
     """The part's rows as Arrow tables of at most ``batch_rows`` rows, and the rows that could not be
-    read. TSV and CSV values are strings; Parquet keeps its types; JSON lines' types are inferred."""
+    read. TSV and CSV values are strings; Parquet keeps its types; JSON lines' types are inferred.
+    The text field's UTF-8 is left to ClassifyTextBatches to check unless ``check_text``."""
+    unchecked = "" if check_text else text_field  # the field whose UTF-8 is left alone
     path = src.files[part.file]
     bad: list[BadRow] = []
     if src.fmt == "parquet":
@@ -155,7 +160,7 @@ def read_part(src: Source, part: Part, text_field: str, batch_rows: int) -> tupl
             row = part.first_row
             for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows,
                                                         row_groups=list(range(part.start, part.end))):
-                tables.append(_utf8_checked(numbered(pa.Table.from_batches([batch]), part.file, row), text_field, bad))
+                tables.append(_utf8_checked(numbered(pa.Table.from_batches([batch]), part.file, row), unchecked, bad))
                 row += batch.num_rows
         return tables, bad
     with open_file(path) as f:
@@ -167,7 +172,7 @@ def read_part(src: Source, part: Part, text_field: str, batch_rows: int) -> tupl
         table = _read_json_lines(data, text_field, part, bad)
     else:
         table = delimited.read(data, src.headers[part.file], src.fmt, part, bad)
-    table = _utf8_checked(table, text_field, bad)
+    table = _utf8_checked(table, unchecked, bad)
     return [table.slice(i, batch_rows) for i in range(0, table.num_rows, batch_rows)] or [], bad
 
 

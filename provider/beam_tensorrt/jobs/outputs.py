@@ -73,9 +73,9 @@ def _text_columns(table: pa.Table) -> pa.Table:
     return table
 
 
-def encode(table: pa.Table, fmt: str) -> bytes:
+def encode(table: pa.Table, fmt: str, header: bool = True) -> bytes:
     """``table`` in the output format (a temporary file's content; Parquet outputs go through Arrow's
-    IPC format and are encoded once, when assembled)."""
+    IPC format and are encoded once, when assembled); ``header``: CSV and TSV start with one."""
     if fmt == "jsonl":
         return "".join(json_line(row) + "\n" for row in table.to_pylist()).encode("utf-8")
     sink = io.BytesIO()
@@ -83,7 +83,7 @@ def encode(table: pa.Table, fmt: str) -> bytes:
         import pyarrow.csv as pcsv
 
         pcsv.write_csv(_text_columns(table), sink, pcsv.WriteOptions(delimiter="\t" if fmt == "tsv" else ",",
-                                                                      quoting_style="needed"))
+                                                                      quoting_style="needed", include_header=header))
     else:
         with pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
