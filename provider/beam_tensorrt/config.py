@@ -21,6 +21,12 @@ _BACKEND = BackendOptions()
 
 # Checkpoint position limits of BERT-family encoders; a longer setting cannot work.
 MAX_SEQ_LEN_LIMIT = 512
+# Rows a table: one RunInference batch of schema'd rows in ClassifyText (its max_batch_size default),
+# the main job (--batch-size) and ReadFiles. Per-batch costs (a Beam call, a table, the GPU's
+# launches) vanish at this size; 64, the default until 2026-12-07, made a Beam YAML file on CSV
+# 2x slower than the main job on the 2-core CPU box (docs/performance.md). Memory stays bounded:
+# the classifier runs a batch in groups of its backend's token budget.
+TABLE_ROWS = 8192
 
 
 # Functional form: with postponed annotations a class body would hand Beam the string 'str'.
@@ -55,9 +61,11 @@ class ClassifyTextConfig:
     min_batch_size: int = field(default=1, metadata=_doc(
         "Smallest batch RunInference forms of rows that arrive one at a time (not schema'd, or with "
         "`max_batch_duration_secs`).", min=1))
-    max_batch_size: int = field(default=64, metadata=_doc(
-        "Largest batch: of RunInference's batches of rows, and of the tables schema'd rows are "
-        "classified in (Beam's batches of up to 4,096 rows, or a Parquet row group, cut to this size).", min=1))
+    max_batch_size: int = field(default=TABLE_ROWS, metadata=_doc(
+        "Largest batch: of RunInference's batches of rows (Beam grows them up to this while larger "
+        "batches pay), and of the tables schema'd rows are classified in (Beam's batches of up to 4,096 "
+        "rows, or a Parquet row group, cut to this size). Streaming batches end with the runner's "
+        "bundles first.", min=1))
     max_batch_duration_secs: Optional[int] = field(default=None, metadata=_doc(
         "Streaming: longest time a batch waits to fill. Also turns on Beam's length-aware "
         "bucketing, so texts of similar length share a batch.", min=1))

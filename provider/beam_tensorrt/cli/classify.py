@@ -6,6 +6,7 @@ import sys
 import time
 
 from . import pool_flags
+from ..config import TABLE_ROWS
 from .flags import add_config_flags, config_from_flags
 from .progress import ProgressReporter, rate_text, row_word
 
@@ -35,8 +36,8 @@ def add(sub) -> None:
     pool_flags.add_gpus(p)
     p.add_argument("--shards", type=int, default=1, metavar="N",
                    help="write N output files, OUTPUT-00000-of-0000N.EXT, instead of one (default: 1)")
-    p.add_argument("--batch-size", type=int, default=8192, metavar="ROWS",
-                   help="rows per Arrow table, each one RunInference batch (default: 8192)")
+    p.add_argument("--batch-size", type=int, default=TABLE_ROWS, metavar="ROWS",
+                   help=f"rows per Arrow table, each one RunInference batch (default: {TABLE_ROWS})")
     p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
                    help="seconds between progress lines when stderr is not a terminal (default: 10)")
     p.add_argument("--runner", default="FnApiRunner",

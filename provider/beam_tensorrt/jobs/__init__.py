@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import apache_beam as beam
 
-from ..config import ClassifyTextConfig, ErrorHandling
+from ..config import TABLE_ROWS, ClassifyTextConfig, ErrorHandling
 from ..errors import RejectedRow, UsageError
 from ..formats import check_not_an_input, output_format
 from ..rows import ERRORS_TAG
@@ -45,7 +45,7 @@ class JobResult:
 
 def classify_file(input_path: str, output_path: str, config: Optional[ClassifyTextConfig] = None, *,
                   errors_path: Optional[str] = None, workers: int = 1, gpus: Sequence[str] = (), shards: int = 1,
-                  batch_rows: int = 8192, runner: str = "FnApiRunner", pipeline_args: Optional[list[str]] = None,
+                  batch_rows: int = TABLE_ROWS, runner: str = "FnApiRunner", pipeline_args: Optional[list[str]] = None,
                   on_start: Callable[[int, str], None] = lambda rows, folder: None) -> JobResult:
     """Classify every row of ``input_path`` into ``output_path`` (its format by extension: JSON lines,
     CSV, TSV or Parquet; every input column kept, then the label and its score). Rows that cannot be

@@ -19,13 +19,12 @@ import apache_beam as beam
 from apache_beam.io import fileio
 
 from ..arrow_rows import TablesToRowBatches, to_tables
+from ..config import TABLE_ROWS
 from ..errors import ConfigError, UsageError
 from ..rows import ERRORS_TAG, fail_on_error_row
 from . import PART_BYTES, inputs, outputs
 from .parts import HIDDEN, Part, Source
 
-# Rows a table at most: what ClassifyText's default batch takes in one RunInference call.
-TABLE_ROWS = 8192
 WRITE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 EXTENSIONS = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "parquet": ".parquet"}
 
