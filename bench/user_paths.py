@@ -135,7 +135,8 @@ def yaml_pipeline(folder: Path, remote: str | None, text_input: bool = False, mo
     source = ROOT / "yaml_pipelines" / ("classify_remote.yaml" if text_input else "classify_parquet.yaml")
     text = source.read_text()
     if text_input:
-        text = re.sub(r"max_batch_size: \d+", f"max_batch_size: {batch_size}\n        model: {json.dumps(model)}", text)
+        extra = f"\n        model: {json.dumps(model)}" + (f"\n        max_batch_size: {batch_size}" if batch_size else "")
+        text = text.replace("truncated_field: truncated", "truncated_field: truncated" + extra, 1)
     if remote and not text_input:
         text = re.sub(r"providers:\n(.|\n)*", "providers:\n  - type: remote\n    config:\n"
                       f"      address: \"{remote}\"\n    transforms:\n"
@@ -195,8 +196,9 @@ def main() -> int:
                     help="an option of `beam-tensorrt serve` for the remote paths, e.g. --serve-option=--worker-processes")
     ap.add_argument("--flink-parallelism", type=int, default=os.cpu_count() or 2,
                     help="the job server's parallelism for the java and yaml-remote-text paths")
-    ap.add_argument("--text-batch-size", type=int, default=32,
-                    help="ClassifyText's max_batch_size on the java and yaml-remote-text paths (both ship with 32)")
+    ap.add_argument("--text-batch-size", type=int, default=0,
+                    help="ClassifyText's max_batch_size on the java and yaml-remote-text paths (0: ClassifyText's "
+                         "default, as both ship)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--service-log", type=Path, default=None, help="keep the service's log here after the run")
     ap.add_argument("--plot", type=Path, default=None, help="draw this JSON file (needs matplotlib) and exit")
@@ -319,7 +321,9 @@ def command(path: str, files: dict, out: Path, config: list[str], args, service,
     if path in ("yaml-text", "yaml-run-inference"):
         source = ROOT / "yaml_pipelines" / ("classify_texts.yaml" if path == "yaml-text" else "classify_run_inference.yaml")
         pipeline = folder / source.name
-        pipeline.write_text(re.sub(r"max_batch_size: \d+", "max_batch_size: 256", source.read_text()))
+        # both at RunInference batches of 256 rows (the RunInference pipeline ships with 256)
+        pipeline.write_text(source.read_text().replace("    - type: ClassifyText\n",
+                                                       "    - type: ClassifyText\n      config: {max_batch_size: 256}\n"))
         variables = {"input": str(files["txt"]), "output": str(out / "texts"), "backend": args.backend}
         return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", *args.yaml_option],
                 str(out / "texts*"))
@@ -332,7 +336,8 @@ def command(path: str, files: dict, out: Path, config: list[str], args, service,
 def java_env(env: dict, args) -> dict:
     """The Java example's environment: the bench's job server, model and batch size."""
     return dict(env, JOB_ENDPOINT=args.job_endpoint,
-                JAVA_PIPELINE_ARGS=f"--model={args.model} --maxBatchSize={args.text_batch_size}")
+                JAVA_PIPELINE_ARGS=f"--model={args.model}" + (f" --maxBatchSize={args.text_batch_size}"
+                                                              if args.text_batch_size else ""))
 
 
 def print_table(results: dict) -> None:

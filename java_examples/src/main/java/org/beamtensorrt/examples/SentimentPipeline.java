@@ -72,8 +72,7 @@ public class SentimentPipeline {
 
     void setModel(String value);
 
-    @Description("Largest batch ClassifyText forms")
-    @Default.Integer(32)
+    @Description("Largest batch ClassifyText forms (unset: ClassifyText's default, 8,192 rows)")
     Integer getMaxBatchSize();
 
     void setMaxBatchSize(Integer value);
@@ -207,16 +206,19 @@ public class SentimentPipeline {
   }
 
   /**
-   * ClassifyText from the expansion service, on the field "text", with this run's batch size and, when
-   * --model is set, its model (otherwise the transform's own default applies).
+   * ClassifyText from the expansion service, on the field "text", with this run's batch size and model
+   * where --maxBatchSize and --model are set (otherwise the transform's own defaults apply).
    */
   static <OutputT extends POutput> PythonExternalTransform<PCollection<Row>, OutputT> classifyText(
       Options options) {
     PythonExternalTransform<PCollection<Row>, OutputT> transform =
         PythonExternalTransform.<PCollection<Row>, OutputT>from(
                 "beam_tensorrt.ClassifyText", options.getExpansionService())
-            .withKwarg("text_field", "text")
-            .withKwarg("max_batch_size", options.getMaxBatchSize());
+            .withKwarg("text_field", "text");
+    Integer maxBatchSize = options.getMaxBatchSize();
+    if (maxBatchSize != null) {
+      transform = transform.withKwarg("max_batch_size", maxBatchSize);
+    }
     String model = options.getModel();
     return model == null || model.isEmpty() ? transform : transform.withKwarg("model", model);
   }
