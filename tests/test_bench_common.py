@@ -41,3 +41,33 @@ def test_missing_ids_are_reported_as_runs(tmp_path):
     assert found["missing"] == 8 and found["runs"] == 3 and found["longest_run"] == 4
     assert found["first_runs"] == [[10, 4], [50, 1], [97, 3]] and found["run_lengths"] == {1: 1, 3: 1, 4: 1}
     assert missing_ids(str(tmp_path / "out-*"), 10) == {"missing": 0}
+
+
+def test_gpu_busy_is_reported_only_where_it_was_measured(tmp_path, monkeypatch):
+    from bench.common import GpuBusy
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi: no figure, and no error
+    with GpuBusy() as busy:
+        pass
+    assert busy.summary() == {}
+    # A stand-in nvidia-smi printing utilization samples as the real one does (one a line).
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\nprintf '10\\n90\\n80\\n'\nexec sleep 30\n")
+    fake.chmod(0o755)
+    with GpuBusy() as busy:
+        import time
+
+        time.sleep(0.5)
+    assert busy.summary() == {"gpu_busy_mean": 60.0, "gpu_busy_p50": 80.0, "gpu_samples": 3}
+
+
+def test_the_csv_yaml_pipelines_compared_are_the_same_but_for_their_io():
+    import yaml
+
+    from bench.user_paths import csv_pipeline
+
+    ours, beams = (yaml.safe_load(csv_pipeline(flag, "onnxruntime", "sentiment-minilm")) for flag in (True, False))
+    assert [t["type"] for t in ours["pipeline"]["transforms"]] == ["ReadFiles", "ClassifyText", "WriteFiles"]
+    assert [t["type"] for t in beams["pipeline"]["transforms"]] == ["ReadFromCsv", "ClassifyText", "WriteToJson"]
+    assert ours["pipeline"]["transforms"][1] == beams["pipeline"]["transforms"][1]  # ClassifyText as users write it
+    assert "max_batch_size" not in ours["pipeline"]["transforms"][1]["config"]
