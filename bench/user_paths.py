@@ -281,8 +281,10 @@ def run_profile(profile: str, paths: list[str], args, folder: Path, engine_cache
         errors = count_output(str(out / "errors*")) if glob.glob(str(out / "errors*")) else 0
         result["paths"][path] = {"seconds": seconds, "rows_out": rows_out, "rows_rejected": errors,
                                  "rows_per_s": args.rows / seconds, "vs_backend_alone": args.rows / seconds / alone,
-                                 "command": " ".join(map(str, cmd)).replace(str(folder), "$TMP"),
-                                 "log_tail": log.strip().splitlines()[-2:], **busy.summary()}
+                                 "command": " ".join(map(str, cmd)).replace(str(folder), "$TMP").replace(
+                                     sys.executable, "python"),
+                                 "log_tail": [line.replace(str(folder), "$TMP") for line in log.strip().splitlines()[-2:]],
+                                 **busy.summary()}
         ok = "rows in == rows out" if rows_out + errors == args.rows else f"ROWS LOST: {rows_out + errors}"
         if rows_out + errors < args.rows and path in ("cli-parquet", "yaml", "yaml-remote"):  # Parquet, ids kept
             result["paths"][path]["missing_ids"] = missing_ids(pattern, args.rows)
