@@ -173,3 +173,23 @@ def test_model_watch_pattern_reaches_runinference():
     assert inference._kwargs == {"interval": 30}
     with pytest.raises(ConfigError, match="either model_watch_pattern or model_metadata_pcoll"):
         ClassifyText(model_watch_pattern="x/*", model_metadata_pcoll=p | "side" >> beam.Create([]))
+
+
+def test_schemad_rows_are_classified_in_large_tables_by_default(monkeypatch):
+    """Without max_batch_size, a Beam batch of schema'd rows reaches the model whole (the default is
+    config.TABLE_ROWS, 8,192): with the old default of 64 the 500 rows below took 8 model calls."""
+    from beam_tensorrt.classifier import TextClassifier
+
+    calls: list[int] = []
+    predict = TextClassifier.predict
+
+    def counted(self, texts):
+        calls.append(len(texts))
+        return predict(self, texts)
+
+    monkeypatch.setattr(TextClassifier, "predict", counted)
+    rows = [beam.Row(n=i, text=f"review number {i}: a lovely film") for i in range(500)]
+    with beam.Pipeline(options=OPTIONS) as p:
+        out = p | beam.Create(rows) | ClassifyText(backend="onnxruntime")
+        assert_that(out | beam.Map(lambda r: r.n), equal_to(list(range(500))))
+    assert sum(calls) == 500 and max(calls) > 64, calls
