@@ -76,5 +76,4 @@ def test_the_shipped_parquet_pipeline_is_classified_in_process():
     from conftest import ROOT
 
     text = (ROOT / "yaml_pipelines" / "classify_parquet.yaml").read_text()
-    text = text.replace("{{ batch | default(1024) }}", "1024")
     assert classify_configs(yaml.safe_load(text))[0]["model"] == "{{ model | default('sentiment-minilm') }}"
