@@ -93,13 +93,11 @@ def to_tables(pcoll: beam.PCollection, max_rows: int, element_type: Any = None) 
     import pyarrow as pa
 
     batch_type = producer_batch_type(pcoll)
-    if batch_type is not None and batch_type != pa.Table and getattr(batch_type, "__name__", "") == "DataFrame":
-        to_tables_fn: beam.DoFn = DataFramesToTables(max_rows)
-    else:
-        if batch_type is not None and batch_type != pa.Table:  # rows again, then Beam's Arrow batches
-            pcoll = pcoll | "Unbatch" >> beam.Map(lambda row: row).with_output_types(element_type or pcoll.element_type)
-        to_tables_fn = RowBatchesToTables(max_rows)
-    return pcoll | "RowsToTables" >> beam.ParDo(to_tables_fn)
+    if getattr(batch_type, "__name__", "") == "DataFrame":
+        return pcoll | "RowsToTables" >> beam.ParDo(DataFramesToTables(max_rows))
+    if batch_type is not None and batch_type != pa.Table:  # rows again, then Beam's Arrow batches
+        pcoll = pcoll | "Unbatch" >> beam.Map(lambda row: row).with_output_types(element_type or pcoll.element_type)
+    return pcoll | "RowsToTables" >> beam.ParDo(RowBatchesToTables(max_rows))
 
 
 class TablesToRowBatches(beam.DoFn):
