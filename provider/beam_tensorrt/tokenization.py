@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +24,21 @@ PACK_WIDTH = 128
 # row of 8,192 reviews needed its whole text (at 5 characters, 1.56x but 0.5% tokenized twice; at 4,
 # nearly all). See TextTokenizer.encode for why the result is the same.
 CUT_CHARS_PER_TOKEN = 6
+# Threads of the Rust tokenizer at which it does the rows a second of ``wordpiece``'s Python path on
+# one core (7x a Rust thread, measured on review-length texts and phrases alike): with fewer, plain
+# ASCII texts take the Python path (see ``python_wordpiece``).
+RUST_THREADS_PER_PYTHON_CORE = 7
+TOKENIZER_THREADS = "RAYON_NUM_THREADS"  # the variable the Rust tokenizer reads for its thread count
+
+
+def python_wordpiece(env=os.environ) -> bool:
+    """Whether plain-ASCII texts take ``wordpiece``'s Python path here: the Rust tokenizer runs
+    ``RAYON_NUM_THREADS`` threads (a thread a core without it), and only with as many threads as
+    ``RUST_THREADS_PER_PYTHON_CORE`` does it match one core of Python. The launchers give each of a
+    host's worker processes its share of the cores (two on a 16-core GPU host): Python there."""
+    given = env.get(TOKENIZER_THREADS, "")
+    threads = int(given) if given.isdigit() and int(given) > 0 else (os.cpu_count() or 1)
+    return threads < RUST_THREADS_PER_PYTHON_CORE
 
 
 @dataclass
@@ -80,8 +96,11 @@ class TextTokenizer:
     a fixed 512 would waste most of the compute on short text).
     """
 
-    def __init__(self, tokenizer_json: str | Path, max_seq_len: int, pad_token_id: int | None = None):
+    def __init__(self, tokenizer_json: str | Path, max_seq_len: int, pad_token_id: int | None = None,
+                 python_path: bool | None = None):
         from tokenizers import Tokenizer
+
+        from .wordpiece import AsciiWordPiece
 
         self.max_seq_len = int(max_seq_len)
         self._tok = Tokenizer.from_file(str(tokenizer_json))
@@ -97,6 +116,9 @@ class TextTokenizer:
         # A single sentence's type ids come from the post-processor's template, not from the text:
         # when that template gives 0 everywhere (BERT, RoBERTa), skip reading them row by row.
         self._types_all_zero = not any(self._tok.encode("probe sentence", add_special_tokens=True).type_ids)
+        # Plain-ASCII texts in Python where that is faster (``python_wordpiece``; None: decide so).
+        use_python = python_wordpiece() if python_path is None else python_path
+        self._ascii = AsciiWordPiece.of(self._tok, self.max_seq_len) if use_python else None
 
     def _find_pad_id(self) -> int:
         for token in ("[PAD]", "<pad>", "<PAD>"):
@@ -106,8 +128,22 @@ class TextTokenizer:
         return 0
 
     def encode(self, texts: Sequence[str]) -> list:
-        """Unpadded encodings, truncated at ``max_seq_len`` (one Rust call for the whole list, a
-        second for the rare long text whose start proved too short).
+        """Unpadded encodings, truncated at ``max_seq_len``: plain-ASCII texts by ``wordpiece``'s
+        Python path where it is on (the same ids), the others by the Rust tokenizer (``_rust``)."""
+        fast = self._ascii
+        if fast is None:
+            return self._rust(texts)
+        texts = list(texts)
+        encodings = fast.encode_batch(texts)
+        rest = [i for i, encoding in enumerate(encodings) if encoding is None]
+        if rest:
+            for i, encoding in zip(rest, self._rust([texts[i] for i in rest])):
+                encodings[i] = encoding
+        return encodings
+
+    def _rust(self, texts: Sequence[str]) -> list:
+        """The Rust tokenizer's encodings (one call for the whole list, a second for the rare long
+        text whose start proved too short).
 
         A text longer than ``max_seq_len * CUT_CHARS_PER_TOKEN`` characters is tokenized up to
         its last space within that many characters. Where the tokenizer splits words at spaces

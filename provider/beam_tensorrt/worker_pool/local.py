@@ -14,11 +14,10 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence
 
+from ..tokenization import TOKENIZER_THREADS
+
 if TYPE_CHECKING:
     from ..config import ClassifyTextConfig
-
-# The variable the Rust tokenizer reads for its thread count.
-TOKENIZER_THREADS = "RAYON_NUM_THREADS"
 
 
 @contextlib.contextmanager
