@@ -117,3 +117,28 @@ def test_worker_pool_hands_jobs_to_workers_it_started_ahead(tmp_path):
     finally:
         pool.send_signal(signal.SIGTERM)
         assert pool.wait(timeout=30) == 0
+
+
+def _environ_of(pid: int) -> dict[str, str]:
+    raw = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_worker_processes_share_the_hosts_cores_for_the_tokenizer(monkeypatch):
+    """Each of N prestarted workers gets cores // N tokenizer threads (which turns on the Python
+    WordPiece path where that is few); a RAYON_NUM_THREADS of the user's reaches them as it is."""
+    import os
+
+    from beam_tensorrt.worker_pool.servicer import CheckedWorkerPoolServicer
+
+    monkeypatch.delenv("RAYON_NUM_THREADS", raising=False)
+    for given, expected in ((None, str(max(1, (os.cpu_count() or 1) // 2))), ("3", "3")):
+        if given:
+            monkeypatch.setenv("RAYON_NUM_THREADS", given)
+        servicer = CheckedWorkerPoolServicer(use_process=True, prestart=2)
+        try:
+            pids = [worker.process.pid for worker in servicer._waiting]
+            assert len(pids) == 2
+            assert [_environ_of(pid).get("RAYON_NUM_THREADS") for pid in pids] == [expected, expected]
+        finally:
+            servicer.close()

@@ -14,8 +14,6 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence
 
-from ..tokenization import TOKENIZER_THREADS
-
 if TYPE_CHECKING:
     from ..config import ClassifyTextConfig
 
@@ -34,14 +32,6 @@ def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def tokenizer_threads(workers: int, env: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The Rust tokenizer runs a thread per core in every process: with ``workers`` processes on one
-    host that is ``workers`` times too many. Each gets its share; a setting of the user's wins."""
-    if TOKENIZER_THREADS in env:
-        return {}
-    return {TOKENIZER_THREADS: str(max(1, (os.cpu_count() or 1) // max(1, workers)))}
 
 
 def workers_flag(value: str, backend: str, gpus: int) -> int:
@@ -83,13 +73,12 @@ def pooled_local_runner(workers: int, preload: "Optional[ClassifyTextConfig]" = 
     from .servicer import CheckedWorkerPoolServicer
 
     quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # -v shows the workers' INFO lines too
-    with scoped_environ(tokenizer_threads(workers)):  # what the pool's worker processes inherit
-        servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=preload or "", quiet=quiet,
-                                             gpus=gpus, warm_cuda=warm_cuda)
-        server, port = start_pool("127.0.0.1", 0, servicer, threads=max(4, workers))
-        try:
-            yield (FnApiRunner(default_environment=ExternalEnvironment(f"127.0.0.1:{port}")),
-                   [f"--direct_num_workers={workers}"])
-        finally:
-            server.stop(grace=None)
-            servicer.close()
+    servicer = CheckedWorkerPoolServicer(use_process=True, prestart=workers, preload=preload or "", quiet=quiet,
+                                         gpus=gpus, warm_cuda=warm_cuda)
+    server, port = start_pool("127.0.0.1", 0, servicer, threads=max(4, workers))
+    try:
+        yield (FnApiRunner(default_environment=ExternalEnvironment(f"127.0.0.1:{port}")),
+               [f"--direct_num_workers={workers}"])
+    finally:
+        server.stop(grace=None)
+        servicer.close()

@@ -20,15 +20,17 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.worker.worker_pool_main import BeamFnExternalWorkerPoolServicer
 
 from ..gpus import GpuSpreader
+from ..tokenization import TOKENIZER_THREADS
 from .boot import preload_handler
 
 if TYPE_CHECKING:
@@ -61,20 +63,31 @@ if line:
 _EARLY_LINES = 200
 
 
+def tokenizer_threads(workers: int, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The Rust tokenizer runs a thread per core in every process: with ``workers`` processes on one
+    host that is ``workers`` times too many. Each gets its share (which also turns on the Python
+    WordPiece path, ``tokenization.python_wordpiece``, where the share is small); a setting of the
+    user's wins."""
+    if TOKENIZER_THREADS in env:
+        return {}
+    return {TOKENIZER_THREADS: str(max(1, (os.cpu_count() or 1) // max(1, workers)))}
+
+
 class _Worker:
     """One worker process: booting, ready and waiting for a job, or serving one."""
 
     def __init__(self, python: str, warm_cuda: bool, preload: str, on_exit: Callable[["_Worker"], None],
-                 quiet: bool = False, gpu: Optional[str] = None):
+                 quiet: bool = False, gpu: Optional[str] = None, env: Mapping[str, str] = {}):
         self.python = python
         self.gpu = gpu
         self.quiet = quiet
         self.on_exit = on_exit
         self.assigned = False
         self.worker_id = "(not yet assigned)"
+        inherited = {**os.environ, **env}
         self.process = subprocess.Popen([python, "-c", _WORKER_BOOT, "cuda" if warm_cuda else "-", preload],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        close_fds=True, env=GpuSpreader.worker_env(gpu))
+                                        close_fds=True, env=GpuSpreader.worker_env(gpu, inherited) or inherited)
         self.booted = False
         self._settled = threading.Event()  # booted, or exited first
         self._early: collections.deque[str] = collections.deque(maxlen=_EARLY_LINES)
@@ -147,6 +160,8 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
         gpus: process mode: the GPUs (``CUDA_VISIBLE_DEVICES`` names, ``gpus.select``) to spread
             workers over, one GPU each; empty: workers see what this process sees.
 
+    Worker processes share the host's cores as ``prestart`` workers would (``tokenizer_threads``).
+
     Example::
 
         servicer = CheckedWorkerPoolServicer(use_process=True, prestart=8, warm_cuda=True,
@@ -170,6 +185,7 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
         self.warm_cuda = warm_cuda
         self.quiet = quiet
         self.spreader = GpuSpreader(gpus if use_process else ())
+        self.worker_env = tokenizer_threads(self.prestart or 1) if use_process else {}
         self._lock = threading.Lock()
         self._waiting: collections.deque[_Worker] = collections.deque()
         self._closed = False
@@ -180,7 +196,7 @@ class CheckedWorkerPoolServicer(BeamFnExternalWorkerPoolServicer):
     def _spawn(self) -> _Worker:
         gpu = self.spreader.take()
         try:
-            return _Worker(self.python, self.warm_cuda, self.preload, self._exited, self.quiet, gpu)
+            return _Worker(self.python, self.warm_cuda, self.preload, self._exited, self.quiet, gpu, self.worker_env)
         except BaseException:
             self.spreader.release(gpu)
             raise
