@@ -113,7 +113,12 @@ def backend_alone(model: str, backend: str, texts: list[str], rows: int, engine_
     # (what each of the launchers' worker processes takes).
     speeds = {}
     for label, python_path in (("tokenizer_rows_per_s", None), ("tokenizer_python_core_rows_per_s", True)):
-        clf.tokenizer = TextTokenizer(artifact.tokenizer_path, clf.tokenizer.max_seq_len, python_path=python_path)
+        if python_path is not None:
+            try:
+                clf.tokenizer = TextTokenizer(artifact.tokenizer_path, clf.tokenizer.max_seq_len, python_path=True)
+            except TypeError:  # a tree before the Python path (a before/after pair)
+                speeds[label] = float("nan")
+                continue
         start = time.perf_counter()
         feeds = [batch.feeds(clf.session.input_names) for i in range(0, rows, 8192)
                  for _, batch in clf.groups(sample[i:i + 8192])]

@@ -6,8 +6,9 @@ keeping offsets nobody here reads; on English prose that is ~0.25 ms a review-le
 printable ASCII, BERT's normalizer is ``str.lower`` (tab, newline and carriage return become
 spaces), its pre-tokenizer is one regular expression (runs of letters and digits; each punctuation
 character alone) and WordPiece maps each word to the same pieces every time, so a word's ids are
-looked up in a dict filled from the tokenizer's own WordPiece model. One core then does ~7x the
-rows of one Rust thread (26,500 vs 3,900 review-length rows/s, 234k vs 34k SST-2 phrases, CPU box).
+looked up in a dict filled from the tokenizer's own WordPiece model. One core then does 4.5-5.7x
+the rows of one Rust thread, encode and pad (22,876 vs 4,014 review-length rows/s, 181k vs 39k SST-2
+phrases: ``bench.tokenizer`` on the 2-core CPU box).
 
 Exactness is by construction and checked differentially against the Rust tokenizer in the tests.
 BERT's normalizer maps each character on its own and nothing joins across a plain space, so a text
@@ -35,8 +36,9 @@ _CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 # Distinct words remembered; past this the dict starts again (a corpus of random strings).
 CACHE_WORDS = 1 << 20
-# A non-ASCII text is chunked when at most this share of its chunks needs the Rust tokenizer (a
-# chunk costs it about as much as a word of a whole text): else it is tokenized whole.
+# A non-ASCII text is chunked when at most this share of its chunks needs the Rust tokenizer (an
+# accented word or a quote here and there, as in English reviews); a text mostly of other scripts is
+# tokenized whole, in one item of the Rust call rather than many.
 RUST_CHUNKS_AT_MOST = 1 / 8
 # Characters scanned a token kept: English prose runs ~4.5 characters a WordPiece token, so a long
 # text's start holds more words than are kept and the rest is never scanned.
