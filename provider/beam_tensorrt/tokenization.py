@@ -94,6 +94,13 @@ class TextTokenizer:
     Rows are truncated at ``max_seq_len`` and the batch is padded only to its
     longest row rounded up to a multiple of 8 (tensor cores like multiples of 8;
     a fixed 512 would waste most of the compute on short text).
+
+    Args:
+        tokenizer_json: the model's ``tokenizer.json``.
+        max_seq_len: tokens kept per text, special tokens included.
+        pad_token_id: default: the tokenizer's ``[PAD]`` (or ``<pad>``), else 0.
+        python_path: plain-ASCII texts by ``wordpiece``'s Python path (the same ids); None:
+            where ``python_wordpiece`` says it is faster.
     """
 
     def __init__(self, tokenizer_json: str | Path, max_seq_len: int, pad_token_id: int | None = None,
