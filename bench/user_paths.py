@@ -17,6 +17,8 @@ counted against its input (rows in == rows out + rows rejected):
                  pandas), compared with cli-csv, and with
   yaml-files     the same with ReadFiles -> ClassifyText -> WriteFiles (the main job's readers and
                  writers as YAML transforms; the README's first YAML pipeline)
+  yaml-files-parquet  ReadFiles -> ClassifyText -> WriteFiles on Parquet, compared with yaml (Beam's
+                 ReadFromParquet / WriteToParquet) and cli-parquet
   java           java_examples/run_local.sh (Java SDK -> a Flink job server -> ClassifyText in the
                  service's worker pool) over a text file; needs Java and Maven. Compared with
   yaml-remote-text  the same texts through yaml_pipelines/classify_remote.yaml on the same job server
@@ -55,7 +57,7 @@ from pathlib import Path
 
 from bench.common import CLI, LENGTH_PROFILES, GpuBusy, ROOT, count_output, device, missing_ids, texts_of_length, timed, write_json
 
-PATHS = ("cli-parquet", "cli-csv", "cli-jsonl", "yaml", "yaml-remote", "yaml-csv", "yaml-files", "java",
+PATHS = ("cli-parquet", "cli-csv", "cli-jsonl", "yaml", "yaml-remote", "yaml-csv", "yaml-files", "yaml-files-parquet", "java",
          "yaml-remote-text", "yaml-text", "yaml-run-inference")
 
 
@@ -71,7 +73,7 @@ def write_inputs(folder: Path, texts: list[str], rows: int, which: set[str]) -> 
     ids = pa.array(np.arange(rows, dtype=np.int64))
     text = pa.array(texts, pa.string()).take(index)
     files = {}
-    if which & {"cli-parquet", "yaml", "yaml-remote"}:
+    if which & {"cli-parquet", "yaml", "yaml-remote", "yaml-files-parquet"}:
         files["parquet"] = folder / "in.parquet"
         pq.write_table(pa.table({"id": ids, "text": text}), files["parquet"], row_group_size=65536)
     if which & {"cli-csv", "yaml-csv", "yaml-files"}:
@@ -158,11 +160,11 @@ def yaml_pipeline(folder: Path, remote: str | None, text_input: bool = False, mo
     return path
 
 
-def csv_pipeline(ours: bool, backend: str, model: str) -> str:
+def csv_pipeline(ours: bool, backend: str, model: str, out_format: str = "jsonl") -> str:
     """CSV -> ClassifyText -> JSON lines in Beam YAML, read and written by Beam's own transforms
-    (ReadFromCsv, WriteToJson) or by ours (ReadFiles, WriteFiles), as the README's first YAML
-    pipeline is written."""
-    read, write = (("ReadFiles", "{path: '{{ input }}'}"), ("WriteFiles", "{path: '{{ output }}', format: jsonl}")) \
+    (ReadFromCsv, WriteToJson) or by ours (ReadFiles, WriteFiles, which also read Parquet and write
+    ``out_format``), as the README's first YAML pipeline is written."""
+    read, write = (("ReadFiles", "{path: '{{ input }}'}"), ("WriteFiles", f"{{path: '{{{{ output }}}}', format: {out_format}}}")) \
         if ours else (("ReadFromCsv", "{path: '{{ input }}'}"), ("WriteToJson", "{path: '{{ output }}'}"))
     transforms = "".join(f"      {name}: beam_tensorrt.jobs.transforms.{name}\n" for name in ("ReadFiles", "WriteFiles")
                          if ours)
@@ -326,18 +328,24 @@ def command(path: str, files: dict, out: Path, config: list[str], args, service,
         variables = {"input": str(files["txt"]), "output": str(out / "remote"), "address": service.address}
         return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", "--runner=PortableRunner",
                        f"--job_endpoint={args.job_endpoint}", "--environment_type=LOOPBACK"], str(out / "remote*"))
-    if path in ("yaml-csv", "yaml-files"):
+    if path in ("yaml-csv", "yaml-files", "yaml-files-parquet"):
         pipeline = folder / f"{path}.yaml"
-        pipeline.write_text(csv_pipeline(ours=path == "yaml-files", backend=args.backend, model=args.model))
-        variables = {"input": str(files["csv"]), "output": str(out / "labelled")}
+        parquet = path == "yaml-files-parquet"
+        pipeline.write_text(csv_pipeline(ours=path != "yaml-csv", backend=args.backend, model=args.model,
+                                         out_format="parquet" if parquet else "jsonl"))
+        variables = {"input": str(files["parquet" if parquet else "csv"]), "output": str(out / "labelled")}
         return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", *args.yaml_option],
                 str(out / "labelled*"))
     if path in ("yaml-text", "yaml-run-inference"):
         source = ROOT / "yaml_pipelines" / ("classify_texts.yaml" if path == "yaml-text" else "classify_run_inference.yaml")
         pipeline = folder / source.name
-        # both at RunInference batches of 256 rows (the RunInference pipeline ships with 256)
-        pipeline.write_text(source.read_text().replace("    - type: ClassifyText\n",
-                                                       "    - type: ClassifyText\n      config: {max_batch_size: 256}\n"))
+        # both at RunInference batches of 256 rows (the RunInference pipeline ships with 256), on
+        # --model and --backend (the shipped pipelines take the default model)
+        model = json.dumps(args.model)
+        pipeline.write_text(source.read_text().replace(
+            "    - type: ClassifyText\n",
+            f"    - type: ClassifyText\n      config: {{max_batch_size: 256, model: {model}, backend: {args.backend}}}\n").replace(
+            "            max_batch_size: 256\n", f"            max_batch_size: 256\n            model: {model}\n"))
         variables = {"input": str(files["txt"]), "output": str(out / "texts"), "backend": args.backend}
         return (CLI + ["yaml", pipeline, f"--jinja_variables={json.dumps(variables)}", *args.yaml_option],
                 str(out / "texts*"))
@@ -371,7 +379,8 @@ def print_table(results: dict) -> None:
                   f"{r['rows_out']:,} + {r['rows_rejected']:,}")
         paths = {k: v for k, v in result["paths"].items() if "error" not in v}
         for a, b in (("yaml", "cli-parquet"), ("yaml-remote", "yaml"), ("yaml-csv", "cli-csv"),
-                     ("yaml-files", "cli-csv"), ("yaml-files", "yaml-csv"), ("java", "yaml-remote-text"),
+                     ("yaml-files", "cli-csv"), ("yaml-files", "yaml-csv"), ("yaml-files-parquet", "cli-parquet"),
+                     ("yaml-files-parquet", "yaml"), ("java", "yaml-remote-text"),
                      ("yaml-run-inference", "yaml-text")):
             if a in paths and b in paths:
                 print(f"{a} / {b}: {paths[a]['rows_per_s'] / paths[b]['rows_per_s']:.2f}x")
