@@ -25,7 +25,7 @@ PACK_WIDTH = 128
 # nearly all). See TextTokenizer.encode for why the result is the same.
 CUT_CHARS_PER_TOKEN = 6
 # Threads of the Rust tokenizer at which it does the rows a second of ``wordpiece``'s Python path on
-# one core (4.5-5.7x a Rust thread, encode + pad, phrases to reviews: ``bench.tokenizer`` on the CPU
+# one core (5.0-7.3x a Rust thread, encode + pad, phrases to reviews: ``bench.tokenizer`` on the CPU
 # box): with fewer, plain-ASCII texts take the Python path (see ``python_wordpiece``).
 RUST_THREADS_PER_PYTHON_CORE = 5
 TOKENIZER_THREADS = "RAYON_NUM_THREADS"  # the variable the Rust tokenizer reads for its thread count
