@@ -170,7 +170,8 @@ class TextClassifier:
     def _encoded(self, texts: Sequence[str], chunks: list[np.ndarray]) -> Iterator[tuple[np.ndarray, list]]:
         """(chunk, its encodings) for each chunk of row indices, in order; the next chunk is
         tokenized on a helper thread while the caller packs this one and hands it to the device
-        (the Rust tokenizer releases the GIL), so the tokenizer's threads do not wait for them."""
+        (the Rust tokenizer releases the GIL, and the Python WordPiece path runs while the device call
+        waits), so tokenization does not wait for them."""
         if len(chunks) <= 1:
             for chunk in chunks:
                 yield chunk, self.tokenizer.encode([texts[i] for i in chunk])

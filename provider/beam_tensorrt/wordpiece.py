@@ -82,7 +82,10 @@ class _Pieces(dict):
 class AsciiWordPiece:
     """Encodes a plain-ASCII text as the Rust ``tokenizer`` would, truncated at ``max_seq_len``.
 
-    Args:
+    Made by ``of`` (``tokenizer``: a copy with padding and truncation off, which also encodes the
+    non-ASCII chunks; ``prefix``/``suffix``: the special tokens around a text).
+
+    Args of ``of``:
         tokenizer: a ``tokenizers.Tokenizer`` (its truncation and padding are not read).
         max_seq_len: tokens kept, special tokens included.
 
@@ -93,12 +96,8 @@ class AsciiWordPiece:
     """
 
     def __init__(self, tokenizer, max_seq_len: int, lowercase: bool, prefix: list[int], suffix: list[int]):
-        from tokenizers import Tokenizer
-
         self._pieces = _Pieces(tokenizer.model)
-        self._chunks = Tokenizer.from_str(tokenizer.to_str())  # non-ASCII chunks: no truncation, no padding
-        self._chunks.no_padding()
-        self._chunks.no_truncation()
+        self._chunks = tokenizer  # non-ASCII chunks, whole: no truncation, no padding
         self._lower = lowercase
         self._prefix, self._suffix = prefix, suffix
         self._limit = max_seq_len - len(prefix) - len(suffix)  # tokens of the text kept
