@@ -24,10 +24,14 @@ import numpy as np
 
 
 def layers():
+    """The classifier's ``predict`` (what ClassifyText calls for every table of rows), layer by layer."""
     from beam_tensorrt import classifier as C
 
     def fixed(self, texts):
-        return [C.ClassPrediction(self.labels[0], 1.0, [1.0] + [0.0] * (len(self.labels) - 1), False)] * len(texts)
+        n = len(texts)
+        probs = np.zeros((n, len(self.labels)), np.float32)
+        probs[:, 0] = 1.0
+        return C.BatchPrediction(self.labels, np.zeros(n, np.int64), probs, np.zeros(n, bool), {})
 
     def tokenize_only(self, texts):
         for _ in self.token_groups(texts):
@@ -39,11 +43,10 @@ def layers():
         for rows, _batch in self.token_groups(texts):
             logits[rows] = 0.5
         probs = C.softmax(logits)
-        return [C.ClassPrediction(self.labels[b], p, ps, False)
-                for b, p, ps in zip(probs.argmax(axis=1).tolist(), probs.max(axis=1).tolist(), probs.tolist())]
+        return C.BatchPrediction(self.labels, probs.argmax(axis=1), probs, np.zeros(len(texts), bool), {})
 
     return {"Beam only": fixed, "+ tokenization": tokenize_only, "+ predictions": all_but_backend,
-            "full": C.TextClassifier.classify}
+            "full": C.TextClassifier.predict}
 
 
 def main() -> int:
@@ -63,16 +66,16 @@ def main() -> int:
     from beam_tensorrt.classifier import TextClassifier
 
     texts = read_sst2(args.data, args.rows)
-    original = TextClassifier.classify
+    original = TextClassifier.predict
     modes = [("1 thread", [])] + [(f"{t} threads", ["--direct_running_mode=multi_threading", f"--direct_num_workers={t}"])
                                   for t in (int(x) for x in args.threads.split(",") if x)]
     results: dict[str, dict] = {}
     try:
         for mode, extra in modes:
-            for name, classify in layers().items():
+            for name, predict in layers().items():
                 # The model is loaded in this process (in-memory or threaded runner), so replacing the
                 # method here is what the workers run.
-                TextClassifier.classify = classify
+                TextClassifier.predict = predict
                 t = timed_pipeline(texts, lambda: ClassifyText(model=args.artifact, backend=args.backend,
                                                                min_batch_size=args.batch_size,
                                                                max_batch_size=args.batch_size),
@@ -81,7 +84,7 @@ def main() -> int:
                                               "steady": t.steady_rate, "inference_s": t.inference_s}
                 print(f"{name}, {mode}: {t.summary()}", flush=True)
     finally:
-        TextClassifier.classify = original
+        TextClassifier.predict = original
 
     print(f"\n{len(texts)} SST-2 phrases, Beam batch {args.batch_size}, backend {args.backend}, "
           f"{os.cpu_count()} CPU cores\n")

@@ -88,7 +88,7 @@ def test_a_batch_whose_inference_fails_goes_to_the_error_output_row_by_row(monke
     def broken(self, texts):
         raise RuntimeError("device lost")
 
-    monkeypatch.setattr(TextClassifier, "classify", broken)
+    monkeypatch.setattr(TextClassifier, "predict", broken)
     with beam.Pipeline(options=OPTIONS) as p:
         result = (p | beam.Create([{"n": 1, "text": "good"}, {"n": 2, "text": "bad"}])
                     | ClassifyText(max_batch_size=8, error_handling={"output": "bad"}))
@@ -193,3 +193,31 @@ def test_schemad_rows_are_classified_in_large_tables_by_default(monkeypatch):
         out = p | beam.Create(rows) | ClassifyText(backend="onnxruntime")
         assert_that(out | beam.Map(lambda r: r.n), equal_to(list(range(500))))
     assert sum(calls) == 500 and max(calls) > 64, calls
+
+
+def test_rows_one_at_a_time_become_tables_of_their_texts_and_bad_ones_leave_with_the_reason():
+    # Strings, dicts and rows share the table steps: a row whose text cannot be a string column
+    # leaves here; null and blank texts are left to the table checks (one place for both paths).
+    from beam_tensorrt.classify_text import _RowsToTables
+    from beam_tensorrt.classify_text_batches import RowsTable
+
+    rows = ["a fine film", "lone \ud800 surrogate", 3, {"text": None, "n": 1}, beam.Row(text="ok", n=2),
+            {"n": 3}, {"text": "x", "label": "y"}, {"text": b"bytes"}]
+    out = list(_RowsToTables("text", ["label", "score"], fail_fast=False).process(rows))
+    tables = [o for o in out if isinstance(o, RowsTable)]
+    errors = {repr(o.value.element): o.value.msg for o in out if not isinstance(o, RowsTable)}
+    assert len(tables) == 1 and tables[0].rows == ["a fine film", {"text": None, "n": 1}, beam.Row(text="ok", n=2)]
+    assert tables[0].table.column("text").to_pylist() == ["a fine film", None, "ok"]
+    assert "not valid Unicode" in errors[repr("lone \ufffd surrogate")]
+    assert errors["3"] == "expected a row, a dict or a string, got int"
+    assert "field 'text' is missing" in errors[repr({"n": 3})]
+    assert "already has field(s) ['label']" in errors[repr({"text": "x", "label": "y"})]
+    assert errors[repr({"text": b"bytes"})] == "field 'text' must be a string, got bytes"
+
+
+def test_streaming_batches_are_bucketed_by_the_length_of_each_rows_text():
+    kwargs = ClassifyText(max_batch_duration_secs=1, max_batch_size=32).batching()
+    assert kwargs["max_batch_duration_secs"] == 1 and kwargs["max_batch_size"] == 32
+    length = kwargs["length_fn"]
+    assert [length("abcd"), length({"text": "abcdef"}), length(beam.Row(id=1, text="ab")), length({"id": 1})] == [4, 6, 2, 0]
+    assert "length_fn" not in ClassifyText().batching()

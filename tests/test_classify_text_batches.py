@@ -180,3 +180,26 @@ def test_model_copies_runs_batches_on_the_shared_copy(reviews, models_inferred_w
                     equal_to([(r["id"], r["expected"]) for r in reviews]))
     assert models_inferred_with and "TextClassifier" not in models_inferred_with, models_inferred_with
     assert sum(rows_tokenized_here) == len(reviews)
+
+
+def test_rows_that_fail_alone_leave_a_rows_table_as_they_came(default_artifact):
+    # The row path's tables (strings, dicts...): the error output shows the rows as they came.
+    from conftest import FlakyMemorySession
+
+    from beam_tensorrt.backends.onnxruntime import OnnxRuntimeSession
+    from beam_tensorrt.classify_text_batches import RowsTable
+
+    probe = TextClassifier(default_artifact, OnnxRuntimeSession(default_artifact), 128)
+    poison = probe.tokenizer._tok.token_to_id("zebra")
+    clf = TextClassifier(default_artifact, FlakyMemorySession(OnnxRuntimeSession(default_artifact), 100, poison), 128)
+    rows = ["a lovely film", {"n": 2, "text": "a zebra film"}, {"n": 3, "text": "a dreadful film"}]
+    texts = pa.table({"text": ["a lovely film", "a zebra film", "a dreadful film"]})
+    config = ClassifyTextConfig()
+    classified = with_predictions(texts, clf.predict(texts.column("text").to_pylist()), config)._replace(rows=rows)
+    with beam.Pipeline(options=OPTIONS) as p:
+        out = (p | beam.Create([PredictionResult(None, classified)])
+                 | beam.ParDo(_ToTables(config)).with_outputs("errors", main="tables"))
+        assert_that(out.tables | beam.Map(lambda t: (type(t) is RowsTable, t.rows, t.table.column("label").to_pylist())),
+                    equal_to([(True, ["a lovely film", {"n": 3, "text": "a dreadful film"}], ["POSITIVE", "NEGATIVE"])]))
+        assert_that(out.errors | beam.Map(lambda e: (e.element, "out of memory even alone" in e.msg)),
+                    equal_to([({"n": 2, "text": "a zebra film"}, True)]), label="errors")

@@ -34,14 +34,17 @@ def every(what: str, predicate):
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(rows)
 @example([{"text": 2**63 - 1}, {"text": -(2**63)}, {"text": [2**63 - 1]}])
-@example([{"text": "word " * 2000}, {"text": "a short one"}, {}])  # surely truncated: the check below runs
+@example([{"text": "word " * 2000}, {"text": "a short one"}, {}])
+# Rows rejected by the table checks (blank, null) before and between classified ones: each row keeps its id.
+@example([{"text": ""}, {"text": "a good film"}, {"text": None}, {"text": " "}, {"text": "a bad film"}])  # surely truncated: the check below runs
 def test_every_row_comes_out_exactly_once(inputs):
     tagged = [dict(r, id=i) for i, r in enumerate(inputs)]
     # More words than max_seq_len (128) tokens can hold: surely cut (one huge "word" is a single [UNK]).
     long_ids = {r["id"] for r in tagged if isinstance(r.get("text"), str) and len(r["text"].split()) > 130}
     with beam.Pipeline(options=OPTIONS) as p:
         result = (p | beam.Create(tagged)
-                    | ClassifyText(max_batch_size=8, truncated_field="truncated", error_handling={"output": "errors"}))
+                    | ClassifyText(min_batch_size=8, max_batch_size=8, truncated_field="truncated",
+                                   error_handling={"output": "errors"}))
         good = result["output"]
         bad = result["errors"] | "Bad" >> beam.Map(lambda e: (e.element["id"], e.msg))
         out_ids = (good | "GoodIds" >> beam.Map(lambda r: r.id), bad | "BadIds" >> beam.Map(lambda t: t[0])) | beam.Flatten()

@@ -7,15 +7,12 @@ import apache_beam as beam
 from apache_beam.typehints.row_type import RowTypeConstraint
 
 from .arrow_rows import TablesToRowBatches, TablesToRows, arrow_schema_of, to_tables
-from .beam_inference import KeyedModelHandler
-from .classifier import ClassPrediction, RowFailure
-from .classify_text_batches import classify_tables
+from .classify_text_batches import RowsTable, classify_tables
 from .config import ClassifyTextConfig
 from .errors import ConfigError
 from .handler import TextClassificationModelHandler, check_model_refresh, run_inference
 from .local_parallelism import advise
-from .rows import (ERRORS_TAG, InvalidRowError, check_text, error_row, fail_on_error_row, failed_batch_rows,
-                   output_clash, output_clash_reason, rejected)
+from .rows import ERRORS_TAG, InvalidRowError, output_clash, output_clash_reason, rejected, text_of
 
 
 def _fields_of(element: Any, text_field: str) -> dict[str, Any]:
@@ -31,82 +28,87 @@ def _fields_of(element: Any, text_field: str) -> dict[str, Any]:
     raise InvalidRowError(f"expected a row, a dict or a string, got {type(element).__name__}")
 
 
-class _SplitByValidity(beam.DoFn):
-    """Valid rows go on as (fields, text); the rest to the error output with the reason."""
+class _TextLength:
+    """A row's text length, for Beam's length-aware batching of rows (0 where there is no text: such a
+    row goes to the error output whatever batch it is in)."""
 
-    def __init__(self, text_field: str, output_names: list[str], fail_fast: bool, allow_empty: bool):
+    def __init__(self, text_field: str):
+        self._text_field = text_field
+
+    def __call__(self, element: Any) -> int:
+        if isinstance(element, str):
+            return len(element)
+        text = element.get(self._text_field) if isinstance(element, Mapping) else getattr(element, self._text_field, None)
+        return len(text) if isinstance(text, str) else 0
+
+
+class _RowsToTables(beam.DoFn):
+    """Beam's batches of rows (lists) -> ``RowsTable``s: a string column of their texts beside the
+    rows. A row whose text cannot be a string (no such field, another type, not encodable), that
+    is not a row at all, or that already has an output field goes to the error output here; null and
+    blank texts are checked with every other table's (``classify_text_batches``)."""
+
+    def __init__(self, text_field: str, output_names: list[str], fail_fast: bool):
         self._text_field = text_field
         self._output_names = output_names
         self._fail_fast = fail_fast
-        self._allow_empty = allow_empty
 
-    def setup(self):
-        self._outputs = frozenset(self._output_names)
+    def process(self, batch):
+        import pyarrow as pa
 
-    def process(self, element):
-        try:
-            fields = _fields_of(element, self._text_field)
-            if not self._outputs.isdisjoint(fields):
-                raise InvalidRowError(output_clash_reason(output_clash(self._output_names, fields)))
-            text = check_text(fields, self._text_field, self._allow_empty)
-        except InvalidRowError as e:
-            yield rejected(element, str(e), self._fail_fast)
-            return
-        yield fields, text
+        f = self._text_field
+        rows, texts = [], []
+        for element in batch:
+            if type(element) is str:
+                text = element
+                if not element.isascii():
+                    try:
+                        element.encode("utf-8")
+                    except UnicodeEncodeError:
+                        text = None
+                if text is not None:
+                    rows.append(element)
+                    texts.append(text)
+                    continue
+            try:
+                fields = _fields_of(element, f)
+                clash = output_clash(self._output_names, fields)
+                if clash:
+                    raise InvalidRowError(output_clash_reason(clash))
+                text = text_of(fields, f)
+            except InvalidRowError as e:
+                yield rejected(element, str(e), self._fail_fast)
+                continue
+            rows.append(element)
+            texts.append(text)
+        if rows:
+            yield RowsTable(pa.table({f: pa.array(texts, pa.string())}), rows)
 
 
-class _ToOutputRow(beam.DoFn):
-    def __init__(self, config: ClassifyTextConfig, element_of):
+class _RowsTablesToRows(beam.DoFn):
+    """Classified ``RowsTable``s -> one output row each: the row's fields, then the prediction's."""
+
+    def __init__(self, config: ClassifyTextConfig):
         self._c = config
-        self._element_of = element_of
 
-    def process(self, keyed):
-        fields, result = keyed
-        pred: ClassPrediction = result.inference
-        if isinstance(pred, RowFailure):
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(self._element_of(fields), pred.reason))
-            return
-        out = dict(fields)
-        out[self._c.label_field] = pred.label
-        out[self._c.score_field] = pred.score
-        if self._c.probabilities_field:
-            out[self._c.probabilities_field] = pred.probabilities
-        if self._c.truncated_field:
-            out[self._c.truncated_field] = pred.truncated
-        yield beam.Row(**out)
-
-
-class _FieldsKeyedHandler(KeyedModelHandler):
-    """Beam's KeyedModelHandler, keyed by the rest of each row, counting only the texts' bytes.
-
-    Beam's own count pickles every batch's keys for the ``num_bytes`` metric: on 1,024 short rows
-    that cost more than tokenizing them (bench/NOTES.md). The metric here is the text classified."""
-
-    def __init__(self, texts: TextClassificationModelHandler):
-        super().__init__(texts)
-        self._texts = texts
-
-    def get_num_bytes(self, batch) -> int:
-        return self._texts.get_num_bytes([text for _, text in batch])
-
-
-class _FailedBatchToErrors(beam.DoFn):
-    """RunInference's failed batches -> one error row per input row, with the exception."""
-
-    def __init__(self, element_of):
-        self._element_of = element_of
-
-    def process(self, failure):
-        batch, exc_info = failure
-        return failed_batch_rows((self._element_of(fields) for fields, _text in batch), exc_info)
+    def process(self, batch: RowsTable):
+        table, f = batch.table, self._c.text_field
+        predictions = [(name, table.column(name).to_pylist()) for name, _ in self._c.output_fields]
+        for i, element in enumerate(batch.rows):
+            out = _fields_of(element, f)
+            for name, values in predictions:
+                out[name] = values[i]
+            yield beam.Row(**out)
 
 
 class ClassifyText(beam.PTransform):
     """Classifies the text field of each row with a BERT-family model (TensorRT, PyTorch CUDA or ONNX
     Runtime), on Beam's RunInference.
 
-    Output rows keep every input field and add the label and its probability (and, on request, every
-    label's probability and a truncation flag). With a schema'd input the output has a Beam schema
+    Schema'd rows are classified as Arrow tables; rows that arrive one at a time (strings, dicts, rows
+    Arrow does not carry) or with ``max_batch_duration_secs`` (streaming) are batched by Beam's
+    ``BatchElements`` and go through the same table steps. Output rows keep every input field and add
+    the label and its probability (and, on request, every label's probability and a truncation flag). With a schema'd input the output has a Beam schema
     (input fields + added fields), so Beam YAML and Java pipelines read it.
 
     Rows that cannot be classified (text missing, null, not a string, empty, invalid Unicode; a batch
@@ -187,32 +189,32 @@ class ClassifyText(beam.PTransform):
         out_type, element_type = self._output_type(pcoll.element_type)
         if self.columnar(element_type):
             return self._expand_columnar(pcoll, out_type, element_type)
-        as_input = (lambda fields: fields[c.text_field]) if element_type is str else (
-            (lambda fields: beam.Row(**fields)) if isinstance(element_type, RowTypeConstraint) else (lambda f: f))
-        split = pcoll | "CheckText" >> beam.ParDo(
-            _SplitByValidity(c.text_field, [n for n, _ in c.output_fields], fail_fast=c.error_output is None,
-                             allow_empty=c.allow_empty_text)
-        ).with_outputs(ERRORS_TAG, main="valid")
-        inference = run_inference(_FieldsKeyedHandler(self.model_handler()), c, self._model_metadata_pcoll)
-        if c.error_output is None:
-            predictions = split.valid | "RunInference" >> inference
-        else:
-            predictions, failed = split.valid | "RunInference" >> inference.with_exception_handling()
-        rows = predictions | "ToRows" >> beam.ParDo(_ToOutputRow(c, as_input)).with_output_types(
-            out_type).with_outputs(ERRORS_TAG, main="rows")
-        classified = rows.rows
-        if c.error_output is None:
-            _ = rows[ERRORS_TAG] | "FailOnRowError" >> beam.Map(fail_on_error_row)
-            return classified
+        # Rows one at a time (strings, dicts, rows Arrow does not carry) or batched by Beam's stateful
+        # batching: Beam's batches, as RunInference makes them, made tables of their texts, then the
+        # same table steps.
+        batches = pcoll | "Batch" >> beam.BatchElements(**self.batching())
+        tables = batches | "RowsToTables" >> beam.ParDo(_RowsToTables(
+            c.text_field, [n for n, _ in c.output_fields], fail_fast=c.error_output is None)
+        ).with_outputs(ERRORS_TAG, main="tables")
+        classified, errors = classify_tables(tables.tables, c, self._model_metadata_pcoll)
+        rows = classified | "ToRows" >> beam.ParDo(_RowsTablesToRows(c)).with_output_types(out_type)
+        if errors is None:
+            return rows
         error_type = RowTypeConstraint.from_fields([("element", element_type), ("msg", str), ("stack", str)])
-        # Typed at every step: a cross-language client decodes each PCollection's schema, and one
-        # inferred from beam.Row(element=...) would have a Python-only 'Any' field.
-        failed_rows = failed.failed_inferences | "FailedBatches" >> beam.ParDo(
-            _FailedBatchToErrors(as_input)).with_output_types(error_type)
-        invalid = split[ERRORS_TAG] | "InvalidRows" >> beam.Map(lambda r: r).with_output_types(error_type)
-        row_failures = rows[ERRORS_TAG] | "RowFailures" >> beam.Map(lambda r: r).with_output_types(error_type)
-        errors = (invalid, failed_rows, row_failures) | "Errors" >> beam.Flatten().with_output_types(error_type)
-        return {"output": classified, c.error_output: errors}
+        # Typed: a cross-language client decodes each PCollection's schema, and one inferred from
+        # beam.Row(element=...) would have a Python-only 'Any' field.
+        errors = (tables[ERRORS_TAG], errors) | "AllErrors" >> beam.Flatten() | "ErrorRows" >> beam.Map(
+            lambda r: r).with_output_types(error_type)
+        return {"output": rows, c.error_output: errors}
+
+    def batching(self) -> dict[str, Any]:
+        """``beam.BatchElements``' arguments for rows one at a time: the configured batch bounds and,
+        with ``max_batch_duration_secs`` (streaming), Beam's stateful batching, bucketed by text length
+        so that short texts are not padded to long ones."""
+        kwargs = dict(self.model_handler().batch_elements_kwargs())
+        if "length_fn" in kwargs:
+            kwargs["length_fn"] = _TextLength(self.config.text_field)
+        return kwargs
 
     def _expand_columnar(self, pcoll, out_type, element_type):
         """Schema'd rows in batches of ``pa.Table`` (Beam's batched DoFns), classified by the steps of

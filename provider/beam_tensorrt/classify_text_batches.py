@@ -18,14 +18,42 @@ from .classifier import BatchPrediction, TextClassifier
 from .config import ClassifyTextConfig
 from .errors import ConfigError
 from .handler import TextClassificationModelHandler, check_model_refresh, run_inference
-from .rows import (ERRORS_TAG, empty_text_reason, error_row, fail_on_error_row, failed_batch_rows, output_clash,
-                   output_clash_reason, rejected)
+from .rows import (ERRORS_TAG, empty_text_reason, error_row, fail_on_error_row, failed_batch_rows, null_text_reason,
+                   output_clash, output_clash_reason, rejected)
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 # Beam's batching settings have no meaning here: the input's tables are the batches.
 BATCHING_FIELDS = ("min_batch_size", "max_batch_size", "max_batch_duration_secs")
+
+
+class RowsTable:
+    """Rows that are not a table of their own (strings, dicts, rows whose fields Arrow does not
+    carry, rows gathered by Beam's stateful batching) on their way through the table steps: a table
+    of their texts, to which the prediction columns are added, and beside it the rows as they came,
+    in the same order, for the output rows and the error output. Its length is its rows' count, as
+    a table's is (RunInference's metrics count a batch by its length)."""
+
+    __slots__ = ("table", "rows")
+
+    def __init__(self, table: "pa.Table", rows: list):
+        self.table = table  # the text column (then the prediction columns)
+        self.rows = rows  # one a table row
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __reduce__(self):
+        return RowsTable, (self.table, self.rows)
+
+    def __repr__(self) -> str:
+        return f"RowsTable({len(self.rows)} rows, columns {self.table.column_names})"
+
+
+def table_of(batch: Any) -> "pa.Table":
+    """The table of a batch the table steps carry: a ``RowsTable``'s texts, or the table itself."""
+    return batch.table if isinstance(batch, RowsTable) else as_table(batch)
 
 
 def as_table(element: Any) -> "pa.Table":
@@ -79,6 +107,26 @@ def check_utf8(column: "pa.ChunkedArray", text_field: str) -> tuple[dict[int, st
     return reasons, pa.chunked_array([pa.array(repaired, pa.string())])
 
 
+def input_rows(batch: Any, table: "pa.Table", indices: Optional[list[int]] = None) -> list:
+    """The input rows (all, or those at ``indices``) of ``batch`` whose table (texts checked and
+    repaired, no prediction columns yet) is ``table``, as the error output shows them: a
+    ``RowsTable``'s rows as they came, a table's rows as dicts."""
+    if isinstance(batch, RowsTable):
+        return list(batch.rows) if indices is None else [batch.rows[i] for i in indices]
+    return (table if indices is None else table.take(indices)).to_pylist()
+
+
+def kept_rows(batch: Any, table: "pa.Table", keep: "Any") -> Any:
+    """``batch`` (whose table is now ``table``) less the rows where the bool array ``keep`` is false."""
+    import numpy as np
+    import pyarrow as pa
+
+    kept = table.filter(pa.array(keep))
+    if isinstance(batch, RowsTable):
+        return RowsTable(kept, [batch.rows[i] for i in np.flatnonzero(keep).tolist()])
+    return kept
+
+
 class _SplitTables(beam.DoFn):
     """Each table's classifiable rows go on as one table; the others to the error output, a row
     each, with the reason. Empty tables are dropped."""
@@ -99,7 +147,7 @@ class _SplitTables(beam.DoFn):
         import pyarrow.compute as pc
 
         try:
-            table = as_table(element)
+            table = table_of(element)
         except TypeError as e:
             yield from self._reject([element], [str(e)])
             return
@@ -111,7 +159,7 @@ class _SplitTables(beam.DoFn):
                 raise ValueError(output_clash_reason(clash))
             column = text_column(table, self._text_field)
         except ValueError as e:
-            yield from self._reject(table.to_pylist(), [str(e)] * table.num_rows)
+            yield from self._reject(input_rows(element, table), [str(e)] * table.num_rows)
             return
         f = self._text_field
         invalid, column = check_utf8(column, f)
@@ -123,15 +171,15 @@ class _SplitTables(beam.DoFn):
             bad |= blank.to_numpy(zero_copy_only=False)
         bad[list(invalid)] = True
         if not bad.any():
-            yield table
+            yield element if isinstance(element, RowsTable) else table
             return
-        rows = np.flatnonzero(bad)
-        rejected = table.take(rows).to_pylist()
-        reasons = [invalid.get(i) or (f"field '{f}' is null" if row[f] is None else empty_text_reason(f, row[f]))
-                   for i, row in zip(rows.tolist(), rejected)]
-        yield from self._reject(rejected, reasons)
-        kept = table.filter(pa.array(~bad))
-        if kept.num_rows:
+        rows = np.flatnonzero(bad).tolist()
+        texts = column.take(pa.array(rows, pa.int64())).to_pylist()
+        reasons = [invalid.get(i) or (null_text_reason(f) if text is None else empty_text_reason(f, text))
+                   for i, text in zip(rows, texts)]
+        yield from self._reject(input_rows(element, table, rows), reasons)
+        kept = kept_rows(element, table, ~bad)
+        if table_of(kept).num_rows:
             yield kept
 
 
@@ -148,25 +196,31 @@ class TableModelHandler(TextClassificationModelHandler):
         super().__init__(config.model, config.backend, config.backend_options(), model_copies=config.model_copies)
         self._c = config
 
-    def run_inference(self, batch: "pa.Table", model: TextClassifier,  # type: ignore[override]
+    def run_inference(self, batch: "pa.Table | RowsTable", model: TextClassifier,  # type: ignore[override]
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
-        texts = batch.column(self._c.text_field).to_pylist()
+        table = table_of(batch)
+        texts = table.column(self._c.text_field).to_pylist()
         # With model_copies the model is a proxy: classifier_for tokenizes here and runs there.
         prediction = self.classifier_for(model).predict(texts)
-        return [PredictionResult(None, with_predictions(batch, prediction, self._c), self._model)]
+        classified = with_predictions(table, prediction, self._c)
+        if isinstance(batch, RowsTable):
+            classified = classified._replace(rows=batch.rows)
+        return [PredictionResult(None, classified, self._model)]
 
-    def get_num_bytes(self, batch: "pa.Table") -> int:  # type: ignore[override]
+    def get_num_bytes(self, batch: "pa.Table | RowsTable") -> int:  # type: ignore[override]
         import pyarrow.compute as pc
 
-        # the texts' UTF-8 bytes, as the row handler counts them (not the column's offsets)
-        return pc.sum(pc.binary_length(text_column(batch, self._c.text_field))).as_py() or 0
+        # the texts' UTF-8 bytes, as the string handler counts them (not the column's offsets)
+        return pc.sum(pc.binary_length(text_column(table_of(batch), self._c.text_field))).as_py() or 0
 
 
 class ClassifiedTable(NamedTuple):
-    """A table with the prediction columns added, and which of its rows failed (and why)."""
+    """A table with the prediction columns added, which of its rows failed (and why), and, for a
+    ``RowsTable``, its rows as they came."""
 
     table: "pa.Table"
     failures: dict[int, str]  # row index -> reason; such rows' prediction columns mean nothing
+    rows: Optional[list] = None
 
 
 def with_predictions(table: "pa.Table", prediction: BatchPrediction, config: ClassifyTextConfig) -> ClassifiedTable:
@@ -192,29 +246,30 @@ def with_predictions(table: "pa.Table", prediction: BatchPrediction, config: Cla
 
 
 class _ToTables(beam.DoFn):
-    """Classified tables out, less their failed rows, which go to the error output a row each."""
+    """Classified tables (or ``RowsTable``s) out, less their failed rows, which go to the error
+    output a row each."""
 
     def __init__(self, config: ClassifyTextConfig):
         self._c = config
 
     def process(self, result: PredictionResult):
         import numpy as np
-        import pyarrow as pa
 
         classified: ClassifiedTable = result.inference  # type: ignore[assignment]
         table, failures = classified.table, classified.failures
+        batch = table if classified.rows is None else RowsTable(table, classified.rows)
         if not failures:
-            yield table
+            yield batch
             return
         failed = sorted(failures)
         added = {n for n, _ in self._c.output_fields}
         inputs = table.select([n for n in table.column_names if n not in added])
-        for i in failed:
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(inputs.slice(i, 1).to_pylist()[0], failures[i]))
+        for i, row in zip(failed, input_rows(batch, inputs, failed)):
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(row, failures[i]))
         keep = np.ones(table.num_rows, dtype=np.bool_)
         keep[failed] = False
-        kept = table.filter(pa.array(keep))
-        if kept.num_rows:
+        kept = kept_rows(batch, table, keep)
+        if table_of(kept).num_rows:
             yield kept
 
 
@@ -222,8 +277,8 @@ class _FailedTablesToErrors(beam.DoFn):
     """A table whose inference raised -> one error row per input row, with the exception."""
 
     def process(self, failure):
-        table, exc_info = failure
-        return failed_batch_rows(as_table(table).to_pylist(), exc_info)
+        batch, exc_info = failure
+        return failed_batch_rows(input_rows(batch, table_of(batch)), exc_info)
 
 
 class ClassifyTextBatches(beam.PTransform):

@@ -59,10 +59,10 @@ class ClassifyTextConfig:
     max_seq_len: int = field(default=_BACKEND.max_seq_len, metadata=_doc(
         "Tokens kept per text (longer texts are truncated); at most 512.", min=1, max=MAX_SEQ_LEN_LIMIT))
     min_batch_size: int = field(default=1, metadata=_doc(
-        "Smallest batch RunInference forms of rows that arrive one at a time (not schema'd, or with "
-        "`max_batch_duration_secs`).", min=1))
+        "Smallest batch Beam's `BatchElements` forms of rows that arrive one at a time (strings, "
+        "dicts, rows Arrow does not carry, or with `max_batch_duration_secs`).", min=1))
     max_batch_size: int = field(default=TABLE_ROWS, metadata=_doc(
-        "Largest batch: of RunInference's batches of rows (Beam grows them up to this while larger "
+        "Largest batch: of Beam's batches of rows one at a time (Beam grows them up to this while larger "
         "batches pay), and of the tables schema'd rows are classified in (Beam's batches of up to 4,096 "
         "rows, or a Parquet row group, cut to this size). Streaming batches end with the runner's "
         "bundles first.", min=1))

@@ -2,7 +2,7 @@
 it on the error output in Beam YAML's shape (``element``, ``msg``, ``stack``), one row each."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import apache_beam as beam
 
@@ -14,22 +14,38 @@ class InvalidRowError(ValueError):
     """A row that cannot be classified; its message is the reason on the error output."""
 
 
-def check_text(fields: Mapping[str, Any], text_field: str, allow_empty: bool = False) -> str:
-    """The row's text, or ``InvalidRowError`` saying why it cannot be classified."""
+def text_of(fields: Mapping[str, Any], text_field: str) -> Optional[str]:
+    """The row's text as a string column takes it (a string or None), or ``InvalidRowError`` saying
+    why it cannot be one: the field missing, not a string, not encodable as UTF-8. Whether a null or
+    blank text is classified is the table steps' check (``classify_text_batches``)."""
     if text_field not in fields:
         raise InvalidRowError(f"field '{text_field}' is missing (row has: {', '.join(map(str, fields)) or 'no fields'})")
     text = fields[text_field]
     if text is None:
-        raise InvalidRowError(f"field '{text_field}' is null")
+        return None
     if not isinstance(text, str):
         raise InvalidRowError(f"field '{text_field}' must be a string, got {type(text).__name__}")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
         raise InvalidRowError(f"field '{text_field}' is not valid Unicode ({e.reason} at position {e.start})") from None
+    return text
+
+
+def check_text(fields: Mapping[str, Any], text_field: str, allow_empty: bool = False) -> str:
+    """The row's text, or ``InvalidRowError`` saying why it cannot be classified: ``text_of``'s
+    checks, then null and (unless ``allow_empty``) blank texts. For a row classified alone (Beam
+    YAML's RunInference); ClassifyText checks whole tables."""
+    text = text_of(fields, text_field)
+    if text is None:
+        raise InvalidRowError(null_text_reason(text_field))
     if not allow_empty and not text.strip():
         raise InvalidRowError(empty_text_reason(text_field, text))
     return text
+
+
+def null_text_reason(text_field: str) -> str:
+    return f"field '{text_field}' is null"
 
 
 def empty_text_reason(text_field: str, text: str) -> str:
