@@ -4,7 +4,9 @@
 #   `beam-tensorrt serve`. The job server is Prism (Beam's Go runner, built once with Go), or the one
 #   at JOB_ENDPOINT=HOST:PORT (e.g. `beam-tensorrt flink-job-server`); JAVA_PIPELINE_ARGS adds options.
 # Usage: [JOB_ENDPOINT=HOST:PORT] java_examples/run_local.sh INPUT OUTPUT [ERRORS]
-# Needs: JDK 17 + Maven, Go (without JOB_ENDPOINT), beam-tensorrt installed (make install).
+# Needs: JDK 17 + Maven, Go (without JOB_ENDPOINT), beam-tensorrt installed (make install). On a machine
+# without Maven, JAVA_EXAMPLE_CLASSPATH names the compiled example and its jars (bench/stage_java.sh
+# stages them, with a Java runtime) and `java` runs it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -36,7 +38,15 @@ start=$(date +%s)
 # One build at a time in this folder (two runs at once would compile into the same target/).
 # Beam Java zips the classpath's folders into Java's temporary folder: the caller's TMPDIR, not /tmp.
 export MAVEN_OPTS="${MAVEN_OPTS:-} -Djava.io.tmpdir=${TMPDIR:-/tmp}"
-flock "$here/.build.lock" mvn -q -B -Dstyle.color=never compile exec:java -Dexec.args="--input=$input --output=$output ${errors:+--errors=$errors} \
+pipeline_args="--input=$input --output=$output ${errors:+--errors=$errors} \
   --expansionService=127.0.0.1:$service_port --runner=PortableRunner --jobEndpoint=$job_endpoint \
-  --inProcessJavaWorkers=true ${JAVA_PIPELINE_ARGS:-}" 2>&1 | sed -u $'s/\x1b\\[[0-9;]*m//g' >&2
+  --inProcessJavaWorkers=true ${JAVA_PIPELINE_ARGS:-}"
+if [ -n "${JAVA_EXAMPLE_CLASSPATH:-}" ]; then
+  # shellcheck disable=SC2086  # the options are words, as exec.args splits them
+  java "-Djava.io.tmpdir=${TMPDIR:-/tmp}" -cp "$JAVA_EXAMPLE_CLASSPATH" org.beamtensorrt.examples.SentimentPipeline \
+    $pipeline_args >&2
+else
+  flock "$here/.build.lock" mvn -q -B -Dstyle.color=never compile exec:java -Dexec.args="$pipeline_args" 2>&1 \
+    | sed -u $'s/\x1b\\[[0-9;]*m//g' >&2
+fi
 echo "Java pipeline finished in $(( $(date +%s) - start )) s (logs: $log_dir)" >&2

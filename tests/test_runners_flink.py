@@ -151,6 +151,31 @@ def test_java_sentiment_pipeline_on_flink(flink, tmp_path):
     assert all(r["label"] == ("POSITIVE" if "fine" in r["text"] else "NEGATIVE") for r in rows)
 
 
+def test_the_java_example_runs_without_maven_given_its_classpath(flink, tmp_path):
+    """JAVA_EXAMPLE_CLASSPATH (what bench/stage_java.sh stages for a machine without Maven): the
+    example runs with `java -cp`; an `mvn` first on PATH that fails shows Maven is not asked."""
+    java_examples = ROOT / "java_examples"
+    listed = tmp_path / "classpath.txt"
+    subprocess.run(["mvn", "-q", "-B", "compile", "dependency:build-classpath", f"-Dmdep.outputFile={listed}"],
+                   cwd=java_examples, check=True, capture_output=True, timeout=600)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "mvn").write_text("#!/bin/sh\necho 'mvn was called' >&2\nexit 97\n")
+    (fake / "mvn").chmod(0o755)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(TEXTS[:10]) + "\n", encoding="utf-8")
+    out = tmp_path / "out" / "labels.jsonl"
+    env = dict(os.environ, BEAM_TENSORRT_BIN=str(Path(sys.executable).parent), JOB_ENDPOINT=flink,
+               PATH=f"{fake}{os.pathsep}{os.environ['PATH']}",
+               JAVA_EXAMPLE_CLASSPATH=f"{java_examples / 'target' / 'classes'}{os.pathsep}{listed.read_text().strip()}")
+    proc = subprocess.run(["bash", str(java_examples / "run_local.sh"), str(texts), str(out)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "mvn was called" not in proc.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["text"] for r in rows) == sorted(TEXTS[:10])
+
+
 def test_the_job_servers_jars_can_be_named_instead_of_resolved(monkeypatch, tmp_path):
     """BEAM_TENSORRT_FLINK_CLASSPATH (machines without Maven): used as given, every jar checked."""
     from beam_tensorrt.runners.flink import CLASSPATH_ENV, classpath
