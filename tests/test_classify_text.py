@@ -107,6 +107,7 @@ def test_a_batch_whose_inference_fails_goes_to_the_error_output_row_by_row(monke
     ({"min_batch_size": 64, "max_batch_size": 8}, "min_batch_size"),
     ({"model": "/nonexistent/artifact"}, "model"),
     ({"text_field": ""}, "text_field"),
+    ({"text_field": "label"}, "text_field"),  # the label would replace a string row's text
     ({"label_field": "x", "score_field": "x"}, "label_field"),
     ({"device": "gpu0"}, "device"),
     ({"model_copies": 0}, "model_copies"),

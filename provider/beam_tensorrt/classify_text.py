@@ -59,17 +59,10 @@ class _RowsToTables(beam.DoFn):
         f = self._text_field
         rows, texts = [], []
         for element in batch:
-            if type(element) is str:
-                text = element
-                if not element.isascii():
-                    try:
-                        element.encode("utf-8")
-                    except UnicodeEncodeError:
-                        text = None
-                if text is not None:
-                    rows.append(element)
-                    texts.append(text)
-                    continue
+            if type(element) is str and (element.isascii() or _encodes(element)):
+                rows.append(element)  # lines of a text source, the common case: nothing else to check
+                texts.append(element)
+                continue
             try:
                 fields = _fields_of(element, f)
                 clash = output_clash(self._output_names, fields)
@@ -83,6 +76,14 @@ class _RowsToTables(beam.DoFn):
             texts.append(text)
         if rows:
             yield RowsTable(pa.table({f: pa.array(texts, pa.string())}), rows)
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # lone surrogates: text_of says why
+        return False
 
 
 class _RowsTablesToRows(beam.DoFn):

@@ -139,6 +139,9 @@ class ClassifyTextConfig:
         for name in outputs:
             if outputs.count(name) > 1:
                 raise ConfigError("label_field", f"output field name {name!r} is used twice")
+        if self.text_field in outputs:
+            raise ConfigError("text_field", f"{self.text_field!r} is also an output field: the label or score "
+                                            "would replace the text; rename one of them")
         self._check_model()
         return self
 
