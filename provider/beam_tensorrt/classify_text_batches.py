@@ -51,7 +51,7 @@ class RowsTable:
         return f"RowsTable({len(self.rows)} rows, columns {self.table.column_names})"
 
 
-def table_of(batch: Any) -> "pa.Table":
+def _table_of(batch: Any) -> "pa.Table":
     """The table of a batch the table steps carry: a ``RowsTable``'s texts, or the table itself."""
     return batch.table if isinstance(batch, RowsTable) else as_table(batch)
 
@@ -107,7 +107,7 @@ def check_utf8(column: "pa.ChunkedArray", text_field: str) -> tuple[dict[int, st
     return reasons, pa.chunked_array([pa.array(repaired, pa.string())])
 
 
-def input_rows(batch: Any, table: "pa.Table", indices: Optional[list[int]] = None) -> list:
+def _input_rows(batch: Any, table: "pa.Table", indices: Optional[list[int]] = None) -> list:
     """The input rows (all, or those at ``indices``) of ``batch`` whose table (texts checked and
     repaired, no prediction columns yet) is ``table``, as the error output shows them: a
     ``RowsTable``'s rows as they came, a table's rows as dicts."""
@@ -116,7 +116,7 @@ def input_rows(batch: Any, table: "pa.Table", indices: Optional[list[int]] = Non
     return (table if indices is None else table.take(indices)).to_pylist()
 
 
-def kept_rows(batch: Any, table: "pa.Table", keep: "Any") -> Any:
+def _kept_rows(batch: Any, table: "pa.Table", keep: "Any") -> Any:
     """``batch`` (whose table is now ``table``) less the rows where the bool array ``keep`` is false."""
     import numpy as np
     import pyarrow as pa
@@ -147,7 +147,7 @@ class _SplitTables(beam.DoFn):
         import pyarrow.compute as pc
 
         try:
-            table = table_of(element)
+            table = _table_of(element)
         except TypeError as e:
             yield from self._reject([element], [str(e)])
             return
@@ -159,7 +159,7 @@ class _SplitTables(beam.DoFn):
                 raise ValueError(output_clash_reason(clash))
             column = text_column(table, self._text_field)
         except ValueError as e:
-            yield from self._reject(input_rows(element, table), [str(e)] * table.num_rows)
+            yield from self._reject(_input_rows(element, table), [str(e)] * table.num_rows)
             return
         f = self._text_field
         invalid, column = check_utf8(column, f)
@@ -177,9 +177,9 @@ class _SplitTables(beam.DoFn):
         texts = column.take(pa.array(rows, pa.int64())).to_pylist()
         reasons = [invalid.get(i) or (null_text_reason(f) if text is None else empty_text_reason(f, text))
                    for i, text in zip(rows, texts)]
-        yield from self._reject(input_rows(element, table, rows), reasons)
-        kept = kept_rows(element, table, ~bad)
-        if table_of(kept).num_rows:
+        yield from self._reject(_input_rows(element, table, rows), reasons)
+        kept = _kept_rows(element, table, ~bad)
+        if _table_of(kept).num_rows:
             yield kept
 
 
@@ -198,7 +198,7 @@ class TableModelHandler(TextClassificationModelHandler):
 
     def run_inference(self, batch: "pa.Table | RowsTable", model: TextClassifier,  # type: ignore[override]
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
-        table = table_of(batch)
+        table = _table_of(batch)
         texts = table.column(self._c.text_field).to_pylist()
         # With model_copies the model is a proxy: classifier_for tokenizes here and runs there.
         prediction = self.classifier_for(model).predict(texts)
@@ -211,7 +211,7 @@ class TableModelHandler(TextClassificationModelHandler):
         import pyarrow.compute as pc
 
         # the texts' UTF-8 bytes, as the string handler counts them (not the column's offsets)
-        return pc.sum(pc.binary_length(text_column(table_of(batch), self._c.text_field))).as_py() or 0
+        return pc.sum(pc.binary_length(text_column(_table_of(batch), self._c.text_field))).as_py() or 0
 
 
 class ClassifiedTable(NamedTuple):
@@ -264,12 +264,12 @@ class _ToTables(beam.DoFn):
         failed = sorted(failures)
         added = {n for n, _ in self._c.output_fields}
         inputs = table.select([n for n in table.column_names if n not in added])
-        for i, row in zip(failed, input_rows(batch, inputs, failed)):
+        for i, row in zip(failed, _input_rows(batch, inputs, failed)):
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(row, failures[i]))
         keep = np.ones(table.num_rows, dtype=np.bool_)
         keep[failed] = False
-        kept = kept_rows(batch, table, keep)
-        if table_of(kept).num_rows:
+        kept = _kept_rows(batch, table, keep)
+        if _table_of(kept).num_rows:
             yield kept
 
 
@@ -278,7 +278,7 @@ class _FailedTablesToErrors(beam.DoFn):
 
     def process(self, failure):
         batch, exc_info = failure
-        return failed_batch_rows(input_rows(batch, table_of(batch)), exc_info)
+        return failed_batch_rows(_input_rows(batch, _table_of(batch)), exc_info)
 
 
 class ClassifyTextBatches(beam.PTransform):
