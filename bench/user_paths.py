@@ -286,7 +286,7 @@ def run_profile(profile: str, paths: list[str], args, folder: Path, engine_cache
         print(f"[{profile}] {path}: {' '.join(map(str, cmd))}", flush=True)
         try:
             with GpuBusy() as busy:
-                seconds, log = timed(cmd, java_env(env, args) if path == "java" else env)
+                seconds, log = timed(cmd, java_env(env, args, folder) if path == "java" else env)
         except (RuntimeError, subprocess.TimeoutExpired) as e:  # the other paths still run
             result["paths"][path] = {"error": str(e)[-3000:]}
             print(f"  FAILED: {str(e)[-3000:]}", flush=True)
@@ -355,9 +355,14 @@ def command(path: str, files: dict, out: Path, config: list[str], args, service,
     raise ValueError(path)
 
 
-def java_env(env: dict, args) -> dict:
-    """The Java example's environment: the bench's job server, model and batch size."""
-    return dict(env, JOB_ENDPOINT=args.job_endpoint,
+def java_env(env: dict, args, folder: Path) -> dict:
+    """The Java example's environment: the bench's job server, model and batch size, and the
+    `beam-tensorrt` its script starts, run by this interpreter (a machine may have no .venv)."""
+    shim = folder / "bin" / "beam-tensorrt"
+    shim.parent.mkdir(exist_ok=True)
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m beam_tensorrt.cli "$@"\n')
+    shim.chmod(0o755)
+    return dict(env, JOB_ENDPOINT=args.job_endpoint, BEAM_TENSORRT_BIN=str(shim.parent),
                 JAVA_PIPELINE_ARGS=f"--model={args.model}" + (f" --maxBatchSize={args.text_batch_size}"
                                                               if args.text_batch_size else ""))
 

@@ -12,10 +12,18 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 input=$(realpath "$1"); output=$(realpath -m "$2"); errors=${3:+$(realpath -m "$3")}
 bin=${BEAM_TENSORRT_BIN:-$root/.venv/bin}
+if [ -x "$bin/beam-tensorrt" ]; then
+  cli="$bin/beam-tensorrt"
+elif command -v beam-tensorrt > /dev/null; then
+  cli=$(command -v beam-tensorrt)
+else
+  echo "run_local.sh: no beam-tensorrt in $bin or on PATH: run make install, or set BEAM_TENSORRT_BIN=DIR" >&2
+  exit 2
+fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 service_port=$(free_port)
 log_dir=$(mktemp -d)
-"$bin/beam-tensorrt" serve --port "$service_port" > "$log_dir/serve.log" 2>&1 &
+"$cli" serve --port "$service_port" > "$log_dir/serve.log" 2>&1 &
 service_pid=$!
 prism_pid=
 trap 'kill $service_pid $prism_pid 2>/dev/null || true' EXIT
@@ -31,7 +39,16 @@ if [ -z "$job_endpoint" ]; then
   prism_pid=$!
   job_endpoint=127.0.0.1:$job_port
 fi
-for _ in $(seq 1 60); do grep -q "listening on" "$log_dir/serve.log" && break; sleep 0.5; done
+for _ in $(seq 1 240); do
+  grep -q "listening on" "$log_dir/serve.log" && break
+  kill -0 "$service_pid" 2>/dev/null || break
+  sleep 0.5
+done
+if ! grep -q "listening on" "$log_dir/serve.log"; then
+  echo "run_local.sh: beam-tensorrt serve did not start ($cli):" >&2
+  tail -20 "$log_dir/serve.log" >&2
+  exit 1
+fi
 cd "$here"
 start=$(date +%s)
 # Maven 3.8 prints ANSI reset codes even in batch mode: strip them (and keep mvn's exit status).

@@ -176,6 +176,15 @@ def test_the_java_example_runs_without_maven_given_its_classpath(flink, tmp_path
     assert sorted(r["text"] for r in rows) == sorted(TEXTS[:10])
 
 
+def test_the_java_example_says_when_it_has_no_beam_tensorrt_to_start(tmp_path):
+    """A machine without the .venv (and no beam-tensorrt on PATH): a clear error at once, not a
+    Java-side timeout waiting for a service that never started."""
+    env = dict(os.environ, BEAM_TENSORRT_BIN=str(tmp_path / "nothing"), PATH="/usr/bin:/bin")
+    proc = subprocess.run(["bash", str(ROOT / "java_examples" / "run_local.sh"), str(ROOT / "examples" / "texts.txt"),
+                           str(tmp_path / "out.jsonl")], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no beam-tensorrt in" in proc.stderr, proc.stderr
+
+
 def test_the_job_servers_jars_can_be_named_instead_of_resolved(monkeypatch, tmp_path):
     """BEAM_TENSORRT_FLINK_CLASSPATH (machines without Maven): used as given, every jar checked."""
     from beam_tensorrt.runners.flink import CLASSPATH_ENV, classpath
