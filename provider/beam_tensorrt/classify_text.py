@@ -109,8 +109,9 @@ class ClassifyText(beam.PTransform):
     Schema'd rows are classified as Arrow tables; rows that arrive one at a time (strings, dicts, rows
     Arrow does not carry) or with ``max_batch_duration_secs`` (streaming) are batched by Beam's
     ``BatchElements`` and go through the same table steps. Output rows keep every input field and add
-    the label and its probability (and, on request, every label's probability and a truncation flag). With a schema'd input the output has a Beam schema
-    (input fields + added fields), so Beam YAML and Java pipelines read it.
+    the label and its probability (and, on request, every label's probability and a truncation flag).
+    With a schema'd input the output has a Beam schema (input fields + added fields), so Beam YAML and
+    Java pipelines read it.
 
     Rows that cannot be classified (text missing, null, not a string, empty, invalid Unicode; a batch
     whose inference failed) go to an error output with the reason when ``error_handling`` names one,
